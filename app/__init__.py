@@ -1,0 +1,1 @@
+"""Latent Lab's Gradio app: widgets only; every computation is an engine call."""

@@ -1,0 +1,48 @@
+"""What every tab shares: the app context, the model-call queue and error translation."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gradio as gr
+import torch
+
+from engine.errors import LatentLabError
+
+# Every model call goes through one queue with this id, so heavy work never runs more than
+# MODEL_CONCURRENCY at a time while the page itself stays responsive.
+MODEL_QUEUE = "models"
+MODEL_CONCURRENCY = 1
+MAX_UPLOAD = "20mb"  # gradio's max_file_size for every upload
+
+
+@dataclass
+class AppContext:
+    """Passed to every tab's ``build``."""
+
+    device: torch.device
+
+
+def model_call(**event_kwargs: Any) -> dict[str, Any]:
+    """Keyword arguments for an event listener that runs a model (shared queue, progress shown)."""
+    return {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": MODEL_QUEUE, **event_kwargs}
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn the engine's user-facing errors into ``gr.Error`` (a message in the page, no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LatentLabError as e:
+            raise gr.Error(str(e), print_exception=False) from e
+
+    return wrapper
+
+
+def missing_model_notice(what: str, command: str) -> None:
+    """Shown instead of a tab's controls when its model has not been trained or shipped yet."""
+    gr.Markdown(f"**{what} is not available yet** — no trained checkpoint is installed. Train one with `{command}`.")

@@ -1,0 +1,9 @@
+"""The "Melodies" tab (its capability is not built yet)."""
+
+from __future__ import annotations
+
+from ..common import AppContext, missing_model_notice
+
+
+def build(ctx: AppContext) -> None:
+    missing_model_notice("Melodies", "latentlab train melody --config mel_2bar")

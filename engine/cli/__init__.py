@@ -1,0 +1,1 @@
+"""The ``latentlab`` command line. Each capability registers its commands from its own module."""

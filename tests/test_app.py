@@ -1,0 +1,38 @@
+"""The app launches on loopback and answers through gradio_client."""
+
+import socket
+
+import pytest
+from gradio_client import Client
+
+from app.main import launch
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    demo = launch(port=port, device="cpu", block=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_listens_on_loopback_and_answers(server):
+    assert server.startswith("http://127.0.0.1:")
+    client = Client(server, verbose=False)
+    table = client.predict(api_name="/list_models")
+    assert set(table) >= {"headers", "data"}
+    assert table["headers"] == ["model", "kind", "architecture", "MB"]
+
+
+def test_every_tab_is_on_the_page(server):
+    import urllib.request
+
+    config = urllib.request.urlopen(server + "config").read().decode()
+    for label in ("Melodies", "Timbre", "Translate", "Vocode", "About"):
+        assert f'"{label}"' in config, label

@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from train_helpers import make_trainer
+
+
+def _weights(trainer):
+    return {k: v.clone() for k, v in trainer.task.model.state_dict().items()}
+
+
+def test_loss_goes_down_and_is_logged(tmp_path):
+    trainer = make_trainer(tmp_path / "run", steps=40)
+    metrics = trainer.fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert "val_loss" in metrics and any("val_loss" in r for r in log)
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    straight = make_trainer(tmp_path / "straight", steps=20)
+    straight.fit()
+    # "Kill" a run after its save at step 10 (it is stopped there), then resume it to step 20.
+    first = make_trainer(tmp_path / "resumed", steps=10)
+    first.fit()
+    resumed = make_trainer(tmp_path / "resumed", steps=20)
+    assert resumed.load_state() and resumed.step == 10
+    resumed = make_trainer(tmp_path / "resumed", steps=20)
+    resumed.fit()
+    for (k, a), b in zip(_weights(straight).items(), _weights(resumed).values()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    opt_a, opt_b = straight.optimizers["main"], resumed.optimizers["main"]
+    assert opt_a.param_groups[0]["lr"] == opt_b.param_groups[0]["lr"]
+
+
+def test_work_past_the_last_save_is_the_only_loss(tmp_path):
+    trainer = make_trainer(tmp_path / "run", steps=12, save_every=5)
+    trainer.fit()  # saves at 5, 10 and (the end) 12
+    again = make_trainer(tmp_path / "run", steps=30)
+    assert again.load_state() and again.step == 12
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    helper = Path(__file__).parent / "train_helpers.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+         str(helper), str(tmp_path / "ddp")],
+        capture_output=True, text=True, timeout=180, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FINAL" in result.stdout
+    assert (tmp_path / "ddp" / "state.safetensors").exists()
