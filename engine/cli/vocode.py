@@ -1,12 +1,178 @@
-"""``latentlab vocode IN.wav --vocoder NAME -o OUT.wav``"""
+"""``latentlab vocode``, ``latentlab data audio``, ``latentlab train vocoder NAME``, ``latentlab bench vocoders``.
+
+    latentlab vocode IN.wav --vocoder hifigan -o OUT.wav        # analysis -> mel -> vocoder
+    latentlab vocode --mel MEL.npy --vocoder melgan -o OUT.wav  # an [80, frames] natural-log mel
+    latentlab vocode --list                                      # the vocoders and whether each is installed
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from .common import add_device_arg
+
 HELP = "mel spectrogram to audio with Griffin-Lim and neural vocoders"
+NAMES = ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("vocode", help=HELP, description=HELP)
-    p.set_defaults(_group_parser=p)
+    p = commands.add_parser(
+        "vocode", help=HELP, description=HELP + ". Give an audio file, or --mel with an [80, frames] "
+        "natural-log mel .npy (22,050 Hz, n_fft 1024, hop 256, 80 mels, fmin 0, fmax 8000: the HiFi-GAN / "
+        "Tacotron 2 standard).",
+    )
+    p.add_argument("input", nargs="?", help="audio file to analyse and resynthesize (WAV, FLAC, OGG, MP3)")
+    p.add_argument("--mel", help="an [80, frames] natural-log mel .npy to vocode instead of an audio file")
+    p.add_argument("--vocoder", default="hifigan", choices=NAMES, help="which vocoder (default hifigan)")
+    p.add_argument("-o", "--output", help="output WAV (22,050 Hz)")
+    p.add_argument("--list", action="store_true", help="list the vocoders and whether each is installed")
+    p.add_argument("--checkpoint", help="a checkpoint directory to use instead of checkpoints/NAME")
+    p.add_argument("--iterations", type=int, help="Griffin-Lim iterations (default 32)")
+    p.add_argument("--momentum", type=float, help="Griffin-Lim momentum (default 0.99)")
+    p.add_argument("--sigma", type=float, help="sampling temperature of the flow vocoders (WaveGlow, FloWaveNet)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="any other vocoder option")
+    add_device_arg(p)
+    p.set_defaults(func=run_vocode, _group_parser=p)
+
+
+def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
+    help_text = "render a vocoder corpus at 22,050 Hz (music21 pieces on General MIDI programs and/or your audio)"
+    d = groups["data"].add_parser("audio", help=help_text, description=help_text)
+    d.add_argument("-o", "--out", default="data/vocoder", help="output folder (default data/vocoder)")
+    d.add_argument("--wav-dir", help="also take every audio file under this folder (speech works the same)")
+    d.add_argument("--no-corpus", action="store_true", help="skip the music21 renders (use --wav-dir alone)")
+    d.add_argument("--programs", type=int, nargs="+", help="General MIDI programs to render on (default: 21 of them)")
+    d.add_argument("--minutes", type=float, default=40.0, help="minutes of corpus audio to render (default 40)")
+    d.add_argument("--seed", type=int, default=0)
+    d.set_defaults(func=run_data)
+
+    help_text = "train a vocoder on a `latentlab data audio` corpus (resumable)"
+    t = groups["train"].add_parser("vocoder", help=help_text, description=help_text)
+    t.add_argument("name", choices=[n for n in NAMES if n != "griffinlim"], help="which vocoder")
+    t.add_argument("--data", default="data/vocoder", help="corpus folder (default data/vocoder)")
+    t.add_argument("--steps", type=int, help="training steps (default: the vocoder's recipe)")
+    t.add_argument("--batch-size", type=int, help="segments per batch (default: the vocoder's recipe)")
+    t.add_argument("--lr", type=float, help="learning rate (default: the vocoder's recipe)")
+    t.add_argument("--run-dir", help="where the resumable state and log go (default runs/vocoder_NAME)")
+    t.add_argument("--out", help="checkpoint folder to write (default checkpoints/NAME)")
+    add_device_arg(t)
+    t.set_defaults(func=run_train)
+
+    help_text = "every vocoder side by side: parameters, real-time factor, MR-STFT distance and mel L1"
+    b = groups["bench"].add_parser("vocoders", help=help_text, description=help_text)
+    b.add_argument("--data", default="data/vocoder", help="corpus whose validation split is scored")
+    b.add_argument("--clips", type=int, default=8, help="validation clips (default 8)")
+    b.add_argument("--seconds", type=float, default=4.0, help="seconds per clip (default 4)")
+    b.add_argument("--threads", type=int, default=2, help="CPU threads for the timing (default 2)")
+    b.add_argument("--vocoders", nargs="+", choices=NAMES, help="only these (default: all)")
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_device_arg(b)
+    b.set_defaults(func=run_bench)
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _options(args: argparse.Namespace) -> dict:
+    from ..errors import LatentLabError
+
+    options = {}
+    if args.iterations is not None:
+        options["n_iter"] = args.iterations
+    if args.momentum is not None:
+        options["momentum"] = args.momentum
+    if args.sigma is not None:
+        options["sigma"] = args.sigma
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise LatentLabError(f"--option takes KEY=VALUE, got {item!r}")
+        options[key] = _parse_value(value)
+    return options
+
+
+def run_vocode(args: argparse.Namespace) -> int:
+    from ..errors import LatentLabError
+
+    if args.list:
+        return _list()
+    if (args.input is None) == (args.mel is None):
+        raise LatentLabError("give either an audio file or --mel MEL.npy (one of them)")
+    if not args.output:
+        raise LatentLabError("say where to write the audio with -o OUT.wav")
+    from ..audio import save_wav
+    from ..device import resolve_device
+    from ..metrics import mel_distance, mr_stft_distance
+    from ..vocode import MEL, analyze_file, load_mel, synthesize
+
+    device = resolve_device(args.device)
+    reference = None
+    if args.mel:
+        mel = load_mel(args.mel)
+    else:
+        reference, mel = analyze_file(args.input)
+    result = synthesize(mel, args.vocoder, device, checkpoint=args.checkpoint, **_options(args))
+    save_wav(args.output, result.audio, MEL.sample_rate)
+    line = f"{args.output}: {result.seconds:.2f} s by {args.vocoder} at {result.rtf:.1f}x real time"
+    if reference is not None:
+        line += (f"; MR-STFT distance {mr_stft_distance(result.audio, reference):.3f}, "
+                 f"mel L1 {mel_distance(result.audio, reference):.3f} to the input")
+    print(line)
+    return 0
+
+
+def _list() -> int:
+    from ..vocode import VOCODERS, checkpoint_dir, is_available, vocoder_class
+
+    for name in VOCODERS:
+        if is_available(name):
+            cls = vocoder_class(name)
+            state = "ready (no weights needed)" if not cls.needs_checkpoint else f"ready ({checkpoint_dir(name)})"
+        else:
+            state = f"not trained (latentlab train vocoder {name})"
+        print(f"{name:<17} {state}")
+    return 0
+
+
+def run_data(args: argparse.Namespace) -> int:
+    from ..data.vocoder_audio import DEFAULT_PROGRAMS, build_vocoder_data
+
+    manifest = build_vocoder_data(
+        args.out, minutes=args.minutes, programs=tuple(args.programs or DEFAULT_PROGRAMS), wav_dir=args.wav_dir,
+        corpus=not args.no_corpus, seed=args.seed,
+    )
+    print(f"{args.out}: {manifest['train_minutes']} min in {manifest['train_clips']} training clips, "
+          f"{manifest['val_minutes']} min in {manifest['val_clips']} validation clips")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..device import resolve_device
+    from ..vocode import train_vocoder
+
+    out = train_vocoder(
+        args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+    )
+    print(f"saved {out}")
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from ..device import resolve_device
+    from ..vocode_bench import bench_vocoders, format_table
+
+    rows = bench_vocoders(
+        args.data, names=args.vocoders, device=resolve_device(args.device), clips=args.clips,
+        seconds=args.seconds, threads=args.threads,
+    )
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    return 0

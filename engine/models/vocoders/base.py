@@ -1,0 +1,129 @@
+"""The vocoder interface every vocoder implements (Griffin-Lim, MelGAN, HiFi-GAN, WaveGlow, ...).
+
+A vocoder turns the one standard log-mel (:class:`engine.mel.MelConfig` defaults: 22,050 Hz, hop 256,
+80 mels, natural log clamped at 1e-5) into audio. Each lives in ``engine/models/vocoders/<name>.py``::
+
+    @dataclass
+    class MelGANConfig:                 # the shape, stored as config.json beside the weights
+        channels: int = 32
+        ...
+
+    class MelGAN(Vocoder):
+        name = "melgan"                 # the registry name (engine.vocode.VOCODERS)
+        Config = MelGANConfig
+
+        def __init__(self, config: MelGANConfig): ...
+        def infer(self, mel, **options):  # Tensor[B x 80 x frames] -> Tensor[B x frames * 256]
+            ...
+
+Loading and saving go through the shared checkpoint helpers (:meth:`Vocoder.from_checkpoint`,
+:meth:`Vocoder.save`): ``checkpoints/<name>/`` holds model.safetensors, config.json (kind "vocoder",
+arch = ``name``) and card.md. A vocoder's training is a :class:`VocoderTask` (a
+:class:`engine.train.TrainTask`) registered in ``engine.vocode.TRAIN_TASKS``; ``latentlab train vocoder
+NAME`` builds it with :meth:`VocoderTask.create`, feeds it batches of :class:`engine.data.vocoder_audio.
+VocoderSegments` (``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}``) through the shared
+:class:`engine.train.Trainer`, and saves ``task.vocoder`` with :meth:`Vocoder.save`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ...checkpoint import load_checkpoint, save_checkpoint
+from ...errors import LatentLabError
+from ...mel import MelConfig
+from ...train import TrainConfig, TrainTask
+
+MEL = MelConfig()  # the standard mel every vocoder takes
+HOP = MEL.hop_length  # output samples per mel frame (256)
+N_MELS = MEL.n_mels  # mel channels (80)
+SAMPLE_RATE = MEL.sample_rate  # 22,050 Hz
+
+
+class Vocoder(nn.Module):
+    """Base class of every vocoder: log-mel ``[B x 80 x frames]`` -> audio ``[B x frames * 256]``.
+
+    Subclasses set ``name`` and ``Config`` and implement ``__init__(config)`` and :meth:`infer`.
+    ``needs_checkpoint = False`` marks a vocoder without weights (Griffin-Lim).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = object
+    needs_checkpoint: ClassVar[bool] = True
+    hop_length: ClassVar[int] = HOP
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.config = config
+
+    def infer(self, mel: Tensor, **options: Any) -> Tensor:
+        """Synthesize audio.
+
+        Parameters
+        ----------
+        mel : Tensor[B x 80 x frames], natural-log magnitude mel (the standard MelConfig)
+        options : vocoder-specific settings (e.g. Griffin-Lim ``n_iter``, WaveGlow ``sigma``)
+
+        Returns
+        -------
+        audio : Tensor[B x frames * 256], float in [-1, 1]
+        """
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The inference options this vocoder accepts, with their defaults (shown by the CLI / app)."""
+        return {}
+
+    def prepare_for_inference(self) -> "Vocoder":
+        """Fold training-only structure away (e.g. weight norm) after loading; returns self in eval mode."""
+        return self.eval()
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @classmethod
+    def from_checkpoint(cls, name_or_path: str | Path, device: torch.device | str = "cpu") -> "Vocoder":
+        """Load ``checkpoints/<name>/`` (or a checkpoint directory) into a ready-to-run vocoder."""
+        ckpt = load_checkpoint(name_or_path, device="cpu")
+        if ckpt.kind != "vocoder" or ckpt.arch != cls.name:
+            raise LatentLabError(
+                f"{ckpt.path} holds a {ckpt.kind} model of architecture {ckpt.arch!r}, not the {cls.name} vocoder"
+            )
+        model = cls(ckpt.build_config(cls.Config))
+        ckpt.load_into(model)
+        model.checkpoint_extra = ckpt.extra
+        return model.prepare_for_inference().to(device)
+
+    def save(self, directory: str | Path, card: str | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write this vocoder as a checkpoint directory (model.safetensors + config.json [+ card.md])."""
+        return save_checkpoint(
+            directory, kind="vocoder", arch=self.name, config=self.config, tensors=self.state_dict(),
+            extra=extra, card=card,
+        )
+
+
+class VocoderTask(TrainTask):
+    """How ``latentlab train vocoder NAME`` trains one vocoder through the shared loop.
+
+    ``self.model`` holds everything trained (for GANs: the generator and the discriminators), so the
+    loop's resumable state covers it all; ``self.vocoder`` is the part that is shipped.
+    Batches are ``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}`` with T = ``segment``.
+    """
+
+    recipe: ClassVar[TrainConfig] = TrainConfig()  # default optimisation settings of this vocoder
+    segment: ClassVar[int] = 8192  # training segment length in samples (a multiple of 256)
+
+    def __init__(self, model: nn.Module, vocoder: Vocoder):
+        super().__init__(model)
+        self.vocoder = vocoder
+
+    @classmethod
+    def create(cls, config: Any | None = None) -> "VocoderTask":
+        """A fresh task (fresh weights) for the vocoder's ``config`` (None: its default Config)."""
+        raise NotImplementedError

@@ -1,0 +1,285 @@
+"""Vocode: the operations the CLI and the app share.
+
+- ``VOCODERS`` -- every vocoder by name, as ``"module:Class"`` (imported only when used);
+- :func:`load_vocoder` -- a ready-to-run vocoder from ``checkpoints/<name>/`` (cached);
+- :func:`analyze` / :func:`analyze_file` -- audio -> the standard log-mel ``[80 x frames]``;
+- :func:`load_mel` -- a ``[80 x frames]`` natural-log mel ``.npy`` from another tool, validated;
+- :func:`synthesize` / :func:`vocode` -- mel -> audio with any vocoder, timed (real-time factor);
+- ``TRAIN_TASKS`` and :func:`train_vocoder` -- what ``latentlab train vocoder NAME`` runs.
+
+The vocoder interface is :class:`engine.models.vocoders.base.Vocoder`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import checkpoint_root
+from .errors import LatentLabError
+from .mel import MelConfig, mel_spectrogram
+from .metrics import Stopwatch, real_time_factor
+
+MEL = MelConfig()  # the one standard mel every vocoder takes
+MAX_SECONDS = 60.0  # longest audio / mel accepted
+MAX_FRAMES = int(MAX_SECONDS * MEL.sample_rate) // MEL.hop_length  # 5,168 frames
+MIN_FRAMES = 2
+
+# name -> "module:Class" of the model (engine.models.vocoders.base.Vocoder subclasses)
+VOCODERS: dict[str, str] = {
+    "griffinlim": "engine.models.vocoders.griffinlim:GriffinLim",
+    "wavenet": "engine.models.vocoders.wavenet_vocoder:WaveNetVocoder",
+    "waveglow": "engine.models.vocoders.waveglow:WaveGlow",
+    "flowavenet": "engine.models.vocoders.flowavenet:FloWaveNet",
+    "melgan": "engine.models.vocoders.melgan:MelGAN",
+    "parallel_wavenet": "engine.models.vocoders.parallel_wavenet:ParallelWaveNet",
+    "hifigan": "engine.models.vocoders.hifigan:HiFiGAN",
+}
+# name -> "module:Class" of its training task (engine.models.vocoders.base.VocoderTask subclasses)
+TRAIN_TASKS: dict[str, str] = {
+    "melgan": "engine.train.vocoder_gan:MelGANTask",
+    "hifigan": "engine.train.vocoder_gan:HiFiGANTask",
+    "wavenet": "engine.train.vocoder_wavenet:WaveNetVocoderTask",
+    "waveglow": "engine.train.vocoder_flows:WaveGlowTask",
+    "flowavenet": "engine.train.vocoder_flows:FloWaveNetTask",
+    "parallel_wavenet": "engine.train.vocoder_wavenet:ParallelWaveNetTask",
+}
+
+
+def _import(spec: str) -> Any:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def check_name(name: str) -> str:
+    if name not in VOCODERS:
+        raise LatentLabError(f"unknown vocoder {name!r}: choose one of {', '.join(VOCODERS)}")
+    return name
+
+
+def vocoder_class(name: str) -> type:
+    """The model class registered under ``name``."""
+    spec = VOCODERS[check_name(name)]
+    try:
+        return _import(spec)
+    except (ImportError, AttributeError) as e:
+        raise LatentLabError(f"the {name} vocoder is not available in this version ({spec} is missing)") from e
+
+
+def checkpoint_dir(name: str) -> Path:
+    """Where the shipped checkpoint of vocoder ``name`` lives."""
+    return checkpoint_root() / check_name(name)
+
+
+def is_available(name: str) -> bool:
+    """Whether ``name`` can run now: it needs no weights, or its checkpoint is installed."""
+    try:
+        cls = vocoder_class(name)
+    except LatentLabError:
+        return False
+    return not cls.needs_checkpoint or (checkpoint_dir(name) / "model.safetensors").exists()
+
+
+def load_vocoder(name: str, device: torch.device | str = "cpu", checkpoint: str | Path | None = None):
+    """A ready-to-run vocoder (eval mode, on ``device``); cached per (name, device, checkpoint).
+
+    checkpoint : a checkpoint directory (default: ``checkpoints/<name>/``)
+    """
+    path = Path(checkpoint) if checkpoint else checkpoint_dir(name)
+    return _load_cached(name, str(torch.device(device)), str(path.resolve()))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(name: str, device: str, path: str):
+    cls = vocoder_class(name)
+    if not cls.needs_checkpoint:
+        return cls(cls.Config()).to(device).eval()
+    if not (Path(path) / "model.safetensors").exists():
+        raise LatentLabError(
+            f"no trained {name} vocoder at {path}: train one with `latentlab train vocoder {name}` "
+            f"(after `latentlab data audio`)"
+        )
+    return cls.from_checkpoint(path, device)
+
+
+# -- mels in ---------------------------------------------------------------------------------------
+def analyze(audio: np.ndarray | torch.Tensor) -> np.ndarray:
+    """The standard log-mel of 22,050 Hz audio. audio : [T] -> ndarray[80 x T // 256], float32."""
+    audio = torch.as_tensor(np.asarray(audio, dtype=np.float32) if not isinstance(audio, torch.Tensor) else audio)
+    if audio.dim() != 1:
+        raise LatentLabError(f"expected mono audio [samples], got shape {list(audio.shape)}")
+    if audio.shape[0] < MIN_FRAMES * MEL.hop_length:
+        raise LatentLabError(f"the audio is too short: at least {MIN_FRAMES * MEL.hop_length} samples are needed")
+    with torch.no_grad():
+        return mel_spectrogram(audio.float().cpu(), MEL).numpy()
+
+
+def analyze_file(path: str | Path | bytes, max_seconds: float = MAX_SECONDS) -> tuple[np.ndarray, np.ndarray]:
+    """Load any audio file at 22,050 Hz mono and analyse it: (audio ndarray[T], mel ndarray[80 x frames])."""
+    from .audio import load_audio
+
+    audio = load_audio(path, MEL.sample_rate, max_duration=max_seconds)
+    return audio, analyze(audio)
+
+
+def check_mel(mel: np.ndarray, name: str = "the mel") -> np.ndarray:
+    """Validate an [80 x frames] natural-log mel; returns it as float32 (a [1 x 80 x frames] one is squeezed)."""
+    mel = np.asarray(mel)
+    if mel.dtype.kind not in "fiu" or mel.dtype == np.bool_:
+        raise LatentLabError(f"{name} has dtype {mel.dtype}; a mel must hold real numbers (float32)")
+    if mel.ndim == 3 and mel.shape[0] == 1:
+        mel = mel[0]
+    if mel.ndim != 2:
+        raise LatentLabError(f"{name} has shape {list(mel.shape)}; expected [80, frames]")
+    if mel.shape[0] != MEL.n_mels:
+        hint = " (it looks transposed: save mel.T)" if mel.shape[1] == MEL.n_mels else ""
+        raise LatentLabError(f"{name} has shape {list(mel.shape)}; expected [{MEL.n_mels}, frames]{hint}")
+    frames = mel.shape[1]
+    if frames < MIN_FRAMES:
+        raise LatentLabError(f"{name} has {frames} frame(s); at least {MIN_FRAMES} are needed")
+    if frames > MAX_FRAMES:
+        raise LatentLabError(
+            f"{name} has {frames} frames ({frames * MEL.hop_length / MEL.sample_rate:.0f} s); "
+            f"the limit is {MAX_FRAMES} frames ({MAX_SECONDS:.0f} s) — split it"
+        )
+    if not np.all(np.isfinite(mel)):
+        raise LatentLabError(f"{name} contains NaN or infinite values")
+    if float(mel.min()) >= 0.0:
+        raise LatentLabError(
+            f"{name} has no negative values, so it is not a natural-log mel: pass log(clamp(mel, 1e-5))"
+        )
+    return mel.astype(np.float32)
+
+
+def load_mel(source: str | Path | bytes) -> np.ndarray:
+    """Read and validate a mel ``.npy`` ([80, frames], natural log, HiFi-GAN / Tacotron 2 standard).
+
+    Never unpickles (``allow_pickle=False``); a wrong shape, dtype, NaN or too long a mel is a clear error.
+    """
+    import io
+
+    name = "the mel file" if isinstance(source, bytes) else str(source)
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise LatentLabError(f"no such mel file: {source}")
+    try:
+        data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
+        mel = np.load(data, allow_pickle=False)
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
+            raise LatentLabError(f"{name} holds Python objects; save a plain float32 array with np.save") from e
+        raise LatentLabError(f"{name} is not a NumPy .npy array ({e})") from e
+    except (OSError, EOFError) as e:
+        raise LatentLabError(f"{name} is not a NumPy .npy array ({e})") from e
+    if isinstance(mel, np.lib.npyio.NpzFile):
+        raise LatentLabError(f"{name} is an .npz archive; save the one [80, frames] array with np.save")
+    return check_mel(mel, name)
+
+
+# -- audio out -------------------------------------------------------------------------------------
+@dataclass
+class Synthesis:
+    """A vocoder's output and how long it took."""
+
+    audio: np.ndarray  # float32[frames * 256] at 22,050 Hz
+    wall_seconds: float
+    vocoder: str
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / MEL.sample_rate
+
+    @property
+    def rtf(self) -> float:
+        """Real-time factor: seconds of audio made per second of wall time."""
+        return real_time_factor(self.seconds, self.wall_seconds)
+
+
+def synthesize(mel: np.ndarray | torch.Tensor, name: str, device: torch.device | str = "cpu",
+               checkpoint: str | Path | None = None, **options: Any) -> Synthesis:
+    """Vocode a validated mel [80 x frames] with vocoder ``name``; times the synthesis alone (not loading)."""
+    mel = check_mel(mel.detach().cpu().numpy() if isinstance(mel, torch.Tensor) else mel)
+    model = load_vocoder(name, device, checkpoint)
+    unknown = sorted(set(options) - set(model.options()))
+    if unknown:
+        known = ", ".join(model.options()) or "none"
+        raise LatentLabError(f"the {name} vocoder has no option {', '.join(unknown)} (its options: {known})")
+    x = torch.from_numpy(mel).unsqueeze(0).to(device)
+    with torch.inference_mode():
+        with Stopwatch() as sw:
+            audio = model.infer(x, **options)
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+    audio = audio[0].float().cpu().numpy()
+    return Synthesis(np.clip(audio, -1.0, 1.0).astype(np.float32), sw.seconds, name)
+
+
+def vocode(mel: np.ndarray | torch.Tensor, name: str, device: torch.device | str = "cpu", **options: Any) -> np.ndarray:
+    """mel [80 x frames] (natural log) -> audio float32[frames * 256] at 22,050 Hz with vocoder ``name``."""
+    return synthesize(mel, name, device, **options).audio
+
+
+# -- training --------------------------------------------------------------------------------------
+def train_task_class(name: str) -> type:
+    """The :class:`~engine.models.vocoders.base.VocoderTask` that trains vocoder ``name``."""
+    check_name(name)
+    if name not in TRAIN_TASKS:
+        raise LatentLabError(f"the {name} vocoder has nothing to train")
+    try:
+        return _import(TRAIN_TASKS[name])
+    except (ImportError, AttributeError) as e:
+        raise LatentLabError(f"training the {name} vocoder is not available in this version") from e
+
+
+def train_vocoder(
+    name: str,
+    data_dir: str | Path,
+    out: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    steps: int | None = None,
+    batch_size: int | None = None,
+    config: Any | None = None,
+    progress: bool = True,
+    **train_overrides: Any,
+) -> Path:
+    """Train vocoder ``name`` on ``data_dir`` (resumes from ``run_dir``) and save it to ``out``.
+
+    Returns the checkpoint directory. ``config`` overrides the model's default Config (tests use tiny
+    ones); ``train_overrides`` set other TrainConfig fields (lr, log_every, val_every, save_every, ...).
+    """
+    import json
+
+    from .data.vocoder_audio import VocoderSegments
+    from .train import Trainer
+    from .train.loop import train_config_from_args
+
+    task_cls = train_task_class(name)
+    task = task_cls.create(config)
+    cfg = train_config_from_args(task_cls.recipe, {"steps": steps, "batch_size": batch_size, **train_overrides})
+    train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
+    val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64)
+    run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
+    out = Path(out) if out else checkpoint_dir(name)
+    metrics = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress).fit()
+    manifest = Path(data_dir) / "manifest.json"
+    extra = {
+        "steps": cfg.steps,
+        "final_metrics": {k: round(float(v), 5) for k, v in metrics.items() if isinstance(v, (int, float))},
+        "data": json.loads(manifest.read_text()) if manifest.exists() else {"dir": str(data_dir)},
+    }
+    extra["data"].pop("val_names", None)
+    vocoder = task.vocoder
+    card = (
+        f"# {name}\n\nTrained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
+        f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
+        f"Final training-log figures: {json.dumps(extra['final_metrics'])}\n"
+    )
+    vocoder.save(out, card=card, extra=extra)
+    _load_cached.cache_clear()
+    return out

@@ -1,0 +1,89 @@
+"""``latentlab bench vocoders``: every vocoder side by side, measured in one run.
+
+Per vocoder: parameters; real-time factor on the CPU (``threads`` torch threads) and on the GPU when one
+is in use; multi-resolution STFT distance and mel L1 between the vocoded validation clips and the
+originals (lower is better). Vocoders without a checkpoint are listed as "not trained".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .data.vocoder_audio import validation_clips
+from .metrics import mel_distance, mr_stft_distance, torch_threads
+from .vocode import VOCODERS, analyze, is_available, load_vocoder, synthesize
+
+
+def _time(name: str, mels: list[np.ndarray], device: torch.device) -> tuple[float, list[np.ndarray]]:
+    """Real-time factor over all clips (after one warm-up call) and the outputs."""
+    synthesize(mels[0][:, :32], name, device)  # warm-up: first-call allocations, numba / cuDNN setup
+    results = [synthesize(m, name, device) for m in mels]
+    seconds = sum(r.seconds for r in results)
+    wall = sum(r.wall_seconds for r in results)
+    return seconds / max(wall, 1e-9), [r.audio for r in results]
+
+
+def bench_vocoders(
+    data_dir: str | Path,
+    names: Sequence[str] | None = None,
+    device: torch.device | str = "cpu",
+    clips: int = 8,
+    seconds: float = 4.0,
+    threads: int = 2,
+) -> list[dict[str, Any]]:
+    """One row per vocoder: name, status, params, rtf_cpu, rtf_gpu, mr_stft, mel_l1 (None where not run)."""
+    device = torch.device(device)
+    excerpts = validation_clips(data_dir, seconds=seconds, count=clips)
+    references = [audio for _, audio in excerpts]
+    mels = [analyze(audio) for audio in references]
+    rows = []
+    for name in names or list(VOCODERS):
+        row: dict[str, Any] = {"vocoder": name, "status": "ok", "params": None, "rtf_cpu": None, "rtf_gpu": None,
+                               "mr_stft": None, "mel_l1": None}
+        rows.append(row)
+        if not is_available(name):
+            row["status"] = "not trained"
+            continue
+        row["params"] = load_vocoder(name, "cpu").num_parameters
+        with torch_threads(threads):
+            row["rtf_cpu"], outputs = _time(name, mels, torch.device("cpu"))
+        if device.type == "cuda":
+            row["rtf_gpu"], _ = _time(name, mels, device)
+        row["mr_stft"] = float(np.mean([mr_stft_distance(o, r) for o, r in zip(outputs, references)]))
+        row["mel_l1"] = float(np.mean([mel_distance(o, r) for o, r in zip(outputs, references)]))
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table plus a line on the two targets."""
+
+    def fmt(v: Any, spec: str) -> str:
+        return "—" if v is None else format(v, spec)
+
+    lines = ["| vocoder | parameters | CPU × real time | GPU × real time | MR-STFT ↓ | mel L1 ↓ |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["status"] != "ok":
+            lines.append(f"| {r['vocoder']} | {r['status']} | | | | |")
+            continue
+        lines.append(
+            f"| {r['vocoder']} | {r['params']:,} | {fmt(r['rtf_cpu'], '.1f')} | {fmt(r['rtf_gpu'], '.1f')} | "
+            f"{fmt(r['mr_stft'], '.3f')} | {fmt(r['mel_l1'], '.3f')} |"
+        )
+    ran = [r for r in rows if r["status"] == "ok"]
+    gl = next((r for r in ran if r["vocoder"] == "griffinlim"), None)
+    neural = [r for r in ran if r["vocoder"] != "griffinlim"]
+    if neural:
+        fastest = max(neural, key=lambda r: r["rtf_cpu"])
+        lines.append("")
+        lines.append(f"Fastest neural vocoder on the CPU: {fastest['vocoder']} at {fastest['rtf_cpu']:.1f}x real time.")
+        if gl is not None:
+            beat = [r["vocoder"] for r in neural if r["mr_stft"] < gl["mr_stft"]]
+            lost = [r["vocoder"] for r in neural if r["mr_stft"] >= gl["mr_stft"]]
+            lines.append(f"Better than Griffin-Lim on MR-STFT: {', '.join(beat) or 'none'}"
+                         + (f"; not better: {', '.join(lost)}." if lost else "."))
+    return "\n".join(lines)
