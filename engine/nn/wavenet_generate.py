@@ -1,0 +1,363 @@
+"""Autoregressive WaveNet generation, one sample at a time.
+
+Backends, all driven by :func:`generate` (and :func:`teacher_forced`, which feeds a given sequence instead
+of the samples and returns the outputs, the way the tests check every path against ``model.forward``):
+
+- ``"naive"``: runs the model over the whole receptive field for every sample (the baseline);
+- ``"cached"``: per-layer queues of past layer inputs (Paine et al. 2016), O(layers) per sample, batched
+  over streams, any device, plain PyTorch;
+- ``"fast"``: the same recurrence compiled with numba for the CPU (:mod:`engine.nn.wavenet_fast`);
+- ``"cuda"``: the cached step captured in a CUDA graph and replayed (:mod:`engine.nn.wavenet_cuda`).
+
+``"auto"`` picks ``"cuda"`` for a model on a GPU and ``"fast"`` on the CPU.
+
+Conditioning projections (local and global, for all layers, plus the conv biases) are computed once per
+chunk of samples with one convolution, never per step. Every path draws its randomness the same way (one
+seeded CPU generator, two uniforms per stream and step, inverse-CDF sampling), so one seed gives the same
+audio on every backend, up to float rounding at a CDF boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import LatentLabError
+from .wavenet import WaveNet
+
+BACKENDS = ("auto", "naive", "cached", "fast", "cuda")
+U_BLOCK = 64  # uniforms are drawn in blocks of this many steps, so chunking never changes the samples
+CHUNK_BYTES = 64 * 2**20  # memory for one chunk of precomputed conditioning projections
+MAX_CHUNK = 4096  # steps per chunk
+LOG_SCALE_MIN = -7.0  # floor of the logistic mixture's log scales (PixelCNN++)
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@dataclass
+class FusedWeights:
+    """The model's weights rearranged for one-step evaluation (shapes for L layers, kernel k)."""
+
+    dilations: list[int]
+    kernel_size: int
+    residual: int  # R
+    gate: int  # G
+    skip: int  # S
+    output: str
+    n_mixtures: int
+    table: Tensor | None  # [V x R]: input vector of each class (softmax output), else None
+    w_in: Tensor | None  # [R]: float input projection (mixture output)
+    b_in: Tensor | None  # [R]
+    conv_bias: Tensor  # [L x 2G]
+    w_taps: Tensor  # [L x k x 2G x R]: tap j multiplies the layer input at t - (k - 1 - j) * dilation
+    w_rs: Tensor  # [L x (R + S) x G]: residual rows then skip rows (the last layer's residual rows are 0)
+    b_rs: Tensor  # [L x (R + S)]
+    w1: Tensor  # [S x S]
+    b1: Tensor  # [S]
+    w2: Tensor  # [out x S]
+    b2: Tensor  # [out]
+
+
+@torch.no_grad()
+def fuse_weights(model: WaveNet) -> FusedWeights:
+    """Rearrange a WaveNet's weights for step-by-step evaluation (shared by every cached backend)."""
+    c = model.config
+    R, G, S = c.residual_channels, c.gate_channels, c.skip_channels
+    blocks = list(model.stack.blocks)
+    table = w_in = b_in = None
+    if c.input == "mulaw":
+        table = model.embed.weight.detach().clone()
+    else:
+        w_in, b_in = model.embed.weight[:, 0, 0].detach().clone(), model.embed.bias.detach().clone()
+        if c.output == "softmax":  # the fed-back class k enters as its companded value 2k / (V - 1) - 1
+            values = torch.linspace(-1.0, 1.0, c.classes, device=w_in.device)
+            table = values[:, None] * w_in + b_in
+    w_rs, b_rs = [], []
+    for block in blocks:
+        if block.residual is not None:
+            w_res, b_res = block.residual.weight[..., 0], block.residual.bias
+        else:
+            w_res, b_res = block.skip.weight.new_zeros(R, G), block.skip.bias.new_zeros(R)
+        w_rs.append(torch.cat([w_res, block.skip.weight[..., 0]]))
+        b_rs.append(torch.cat([b_res, block.skip.bias]))
+    head1, head2 = model.head[1], model.head[3]
+    return FusedWeights(
+        dilations=c.dilations, kernel_size=c.kernel_size, residual=R, gate=G, skip=S,
+        output=c.output, n_mixtures=c.n_mixtures, table=table, w_in=w_in, b_in=b_in,
+        conv_bias=torch.stack([b.conv.bias for b in blocks]).detach().clone(),
+        w_taps=torch.stack([b.conv.weight.permute(2, 0, 1) for b in blocks]).detach().contiguous(),
+        w_rs=torch.stack(w_rs).detach().contiguous(),
+        b_rs=torch.stack(b_rs).detach().contiguous(),
+        w1=head1.weight[..., 0].detach().clone(), b1=head1.bias.detach().clone(),
+        w2=head2.weight[..., 0].detach().clone(), b2=head2.bias.detach().clone(),
+    )
+
+
+def sample_outputs(out: Tensor, u: Tensor, temperature: float, output: str, n_mixtures: int) -> Tensor:
+    """Draw one sample per stream from the model's outputs by inverse CDF.
+
+    Parameters
+    ----------
+    out : Tensor[B x out], logits (softmax) or mixture parameters
+    u : Tensor[B x 2], uniforms in [0, 1): the first picks the class / component, the second the logistic
+    temperature : 0 takes the most likely class (or the mean of the most likely component)
+
+    Returns
+    -------
+    Tensor[B] float: class indices (softmax) or samples in [-1, 1] (mixture)
+    """
+    if output == "softmax":
+        return _inverse_cdf(out, u[:, 0], temperature).float()
+    m = n_mixtures
+    j = _inverse_cdf(out[:, :m], u[:, 0], temperature)[:, None]
+    x = out[:, m : 2 * m].gather(1, j)[:, 0]
+    if temperature > 0:
+        scale = out[:, 2 * m : 3 * m].gather(1, j)[:, 0].clamp(min=LOG_SCALE_MIN).exp()
+        v = u[:, 1].clamp(1e-5, 1 - 1e-5)
+        x = x + temperature * scale * (torch.log(v) - torch.log(1 - v))
+    return x.clamp(-1.0, 1.0)
+
+
+def _inverse_cdf(logits: Tensor, u: Tensor, temperature: float) -> Tensor:
+    if temperature == 0:
+        return logits.argmax(-1)
+    e = torch.exp((logits - logits.max(-1, keepdim=True).values) * (1.0 / temperature))
+    cdf = e.cumsum(-1)
+    return (cdf < u[:, None] * cdf[:, -1:]).sum(-1).clamp(max=logits.shape[-1] - 1)
+
+
+class NaiveSteps:
+    """Recomputes the whole receptive field for every sample: the baseline the other paths are measured against."""
+
+    needs_bias = False
+
+    def __init__(self, model: WaveNet, batch: int, cond: Tensor | None, global_cond: Tensor | None):
+        self.model, self.cond, self.global_cond = model, cond, global_cond
+        self.inputs = torch.zeros(batch, 0, device=model_device(model))  # the last RF inputs fed
+        self.prev = torch.full((batch,), model.start, device=model_device(model))
+
+    def run(self, t0: int, n: int, bias: Tensor | None, u: Tensor, forced: Tensor | None, temperature: float,
+            keep: bool) -> tuple[Tensor, Tensor | None]:
+        c = self.model.config
+        samples, outs = [], []
+        for i in range(n):
+            t = t0 + i
+            self.inputs = torch.cat([self.inputs, self.prev[:, None]], 1)[:, -self.model.receptive_field :]
+            width = self.inputs.shape[1]
+            cond = None if self.cond is None else self.cond[..., t + 1 - width : t + 1]
+            out = self.model.predict(self.inputs, cond, self.global_cond)[..., -1]
+            x = sample_outputs(out, u[:, i], temperature, c.output, c.n_mixtures) if forced is None else forced[:, i]
+            self.prev = x
+            samples.append(x)
+            if keep:
+                outs.append(out)
+        return torch.stack(samples, 1), torch.stack(outs, 2) if keep else None
+
+
+class CachedSteps:
+    """Fast WaveNet generation in PyTorch: a ring buffer of past layer inputs per layer, O(layers) per sample."""
+
+    needs_bias = True
+
+    def __init__(self, weights: FusedWeights, batch: int, start: float, device: torch.device):
+        self.w = w = weights
+        k = w.kernel_size
+        self.rings = [torch.zeros(d * (k - 1), batch, w.residual, device=device) for d in w.dilations]
+        self.taps_t = w.w_taps.permute(0, 1, 3, 2).reshape(len(w.dilations), k * w.residual, -1).contiguous()
+        self.rs_t = w.w_rs.transpose(1, 2).contiguous()
+        self.w1_t, self.w2_t = w.w1.t().contiguous(), w.w2.t().contiguous()
+        self.prev = torch.full((batch,), start, device=device)
+        self.t = 0
+
+    def feedback(self, x: Tensor) -> Tensor:
+        """The stack's input for the previous sample. x : Tensor[B] -> Tensor[B x R]"""
+        if self.w.table is not None:
+            return self.w.table[x.long()]
+        return x[:, None] * self.w.w_in + self.w.b_in
+
+    def step(self, bias: Tensor) -> Tensor:
+        """One sample for every stream. bias : Tensor[B x L x 2G] -> outputs : Tensor[B x out]"""
+        w, t, k, R, G = self.w, self.t, self.w.kernel_size, self.w.residual, self.w.gate
+        h = self.feedback(self.prev)
+        skip = None
+        for i, (d, ring) in enumerate(zip(w.dilations, self.rings)):
+            m_len = ring.shape[0]
+            taps = [ring[(t - m * d) % m_len] for m in range(k - 1, 0, -1)] + [h]
+            a = torch.addmm(bias[:, i], torch.cat(taps, 1), self.taps_t[i])
+            ring[t % m_len] = h
+            z = torch.tanh(a[:, :G]) * torch.sigmoid(a[:, G:])
+            rs = torch.addmm(w.b_rs[i], z, self.rs_t[i])
+            h = h + rs[:, :R]
+            skip = rs[:, R:] if skip is None else skip + rs[:, R:]
+        y = torch.relu(torch.addmm(w.b1, torch.relu(skip), self.w1_t))
+        self.t += 1
+        return torch.addmm(w.b2, y, self.w2_t)
+
+    def run(self, t0: int, n: int, bias: Tensor, u: Tensor, forced: Tensor | None, temperature: float,
+            keep: bool) -> tuple[Tensor, Tensor | None]:
+        samples, outs = [], []
+        for i in range(n):
+            out = self.step(bias[i if bias.shape[0] > 1 else 0])
+            x = sample_outputs(out, u[:, i], temperature, self.w.output, self.w.n_mixtures) if forced is None else forced[:, i]
+            self.prev = x
+            samples.append(x)
+            if keep:
+                outs.append(out)
+        return torch.stack(samples, 1), torch.stack(outs, 2) if keep else None
+
+
+def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int) -> Tensor:
+    """Conditioning projections of all layers plus the conv biases for steps t0..t1, computed at once.
+
+    Returns Tensor[(t1 - t0) or 1 x B x L x 2G], time-major so that one step is a contiguous slice.
+    """
+    bias = model.stack.condition(None if cond is None else cond[..., t0:t1], global_cond)
+    conv_bias = torch.stack([b.conv.bias for b in model.stack.blocks])[None, :, :, None]  # [1 x L x 2G x 1]
+    bias = conv_bias if bias is None else bias + conv_bias
+    return bias.permute(3, 0, 1, 2).contiguous()
+
+
+def _check(model: WaveNet, n_samples: int, cond: Tensor | None, global_cond: Tensor | None,
+           batch: int | None, temperature: float, backend: str) -> int:
+    c = model.config
+    if not c.causal:
+        raise LatentLabError("a non-causal WaveNet cannot generate sample by sample")
+    if backend not in BACKENDS:
+        raise LatentLabError(f"unknown generation backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if n_samples < 1:
+        raise LatentLabError(f"the number of samples to generate must be at least 1, got {n_samples}")
+    if temperature < 0:
+        raise LatentLabError(f"temperature must be >= 0, got {temperature}")
+    if (cond is None) != (c.cond_channels == 0):
+        raise LatentLabError(f"this WaveNet takes {c.cond_channels} channels of local conditioning")
+    if (global_cond is None) != (c.global_channels == 0):
+        raise LatentLabError(f"this WaveNet takes a global conditioning vector of {c.global_channels}")
+    sizes = {x.shape[0] for x in (cond, global_cond) if x is not None} | ({batch} if batch else set())
+    if len(sizes) > 1:
+        raise LatentLabError(f"batch sizes disagree: {sorted(sizes)}")
+    if cond is not None and (cond.dim() != 3 or cond.shape[1] != c.cond_channels or cond.shape[2] < n_samples):
+        raise LatentLabError(
+            f"local conditioning must be [batch x {c.cond_channels} x at least {n_samples}] at the sample rate, "
+            f"got {list(cond.shape)}"
+        )
+    return sizes.pop() if sizes else 1
+
+
+def _resolve_backend(backend: str, device: torch.device) -> str:
+    if backend == "auto":
+        if device.type == "cuda":
+            return "cuda"
+        return "fast" if device.type == "cpu" else "cached"
+    if backend == "cuda" and device.type != "cuda":
+        raise LatentLabError("the 'cuda' backend needs the model on a CUDA GPU")
+    if backend == "fast" and device.type != "cpu":
+        raise LatentLabError("the 'fast' backend runs on the CPU: move the model to the CPU or use 'cuda'")
+    return backend
+
+
+def chunk_steps(batch: int, model: WaveNet) -> int:
+    """Steps per chunk of precomputed conditioning: a multiple of U_BLOCK that fits CHUNK_BYTES."""
+    per_step = batch * model.config.layers * 2 * model.config.gate_channels * 4
+    return max(U_BLOCK, min(MAX_CHUNK, CHUNK_BYTES // per_step) // U_BLOCK * U_BLOCK)
+
+
+@torch.no_grad()
+def _run(model: WaveNet, n: int, cond: Tensor | None, global_cond: Tensor | None, batch: int,
+         temperature: float, backend: str, seed: int | None, progress: Callable[[float], None] | None,
+         forced: Tensor | None, keep: bool, precision: str) -> tuple[Tensor, Tensor | None]:
+    device = model_device(model)
+    backend = _resolve_backend(backend, device)
+    was_training = model.training
+    model.eval()
+    try:
+        if backend == "naive":
+            stepper = NaiveSteps(model, batch, cond, global_cond)
+        elif backend == "cached":
+            stepper = CachedSteps(fuse_weights(model), batch, model.start, device)
+        elif backend == "fast":
+            from .wavenet_fast import FastSteps
+
+            stepper = FastSteps(fuse_weights(model), batch, model.start, precision)
+        else:
+            from .wavenet_cuda import GraphSteps
+
+            stepper = GraphSteps(fuse_weights(model), batch, model.start, device, chunk_steps(batch, model))
+        gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
+        chunk = chunk_steps(batch, model)
+        samples, outs = [], []
+        for t0 in range(0, n, chunk):
+            t1 = min(n, t0 + chunk)
+            blocks = -(-(t1 - t0) // U_BLOCK)
+            u = torch.cat([torch.rand(batch, U_BLOCK, 2, generator=gen) for _ in range(blocks)], 1)[:, : t1 - t0]
+            bias = step_bias(model, cond, global_cond, t0, t1) if stepper.needs_bias else None
+            f = None if forced is None else forced[:, t0:t1]
+            s, o = stepper.run(t0, t1 - t0, bias, u.to(device), f, temperature, keep)
+            samples.append(s)
+            if keep:
+                outs.append(o)
+            if progress is not None:
+                progress(t1 / n)
+        return torch.cat(samples, 1), torch.cat(outs, 2) if keep else None
+    finally:
+        model.train(was_training)
+
+
+def generate(
+    model: WaveNet,
+    n_samples: int,
+    cond: Tensor | None = None,
+    global_cond: Tensor | None = None,
+    batch: int | None = None,
+    temperature: float = 1.0,
+    backend: str = "auto",
+    seed: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    precision: str = "float32",
+) -> Tensor:
+    """Generate audio sample by sample.
+
+    Parameters
+    ----------
+    model : a causal WaveNet (on the CPU or a GPU)
+    n_samples : samples to generate per stream
+    cond : Tensor[B x C x T >= n_samples], local conditioning at the sample rate (see ConditionUpsampler)
+    global_cond : Tensor[B x Cg]
+    batch : number of streams when there is no conditioning to say it (default 1)
+    temperature : softmax temperature; 0 takes the most likely class every step
+    backend : "auto" (cuda on a GPU, fast on the CPU), "naive", "cached", "fast" or "cuda"
+    seed : seeds the sampling; the same seed gives the same samples on every backend
+    progress : called with the fraction done (0..1] after each chunk, e.g. a gr.Progress
+    precision : weights of the "fast" backend: "float32" (exact) or "float16" (half the memory traffic)
+
+    Returns
+    -------
+    Tensor[B x n_samples] on the model's device: mu-law class indices (long) for a softmax model, float
+    samples in [-1, 1] for a logistic-mixture model
+    """
+    batch = _check(model, n_samples, cond, global_cond, batch, temperature, backend)
+    samples, _ = _run(model, n_samples, cond, global_cond, batch, temperature, backend, seed, progress, None, False, precision)
+    return samples.long() if model.config.output == "softmax" else samples
+
+
+def teacher_forced(
+    model: WaveNet,
+    x: Tensor,
+    cond: Tensor | None = None,
+    global_cond: Tensor | None = None,
+    backend: str = "cached",
+    precision: str = "float32",
+) -> Tensor:
+    """The step-by-step path's outputs when it is fed ``x`` instead of its own samples.
+
+    Equals ``model(x, cond, global_cond)`` up to float rounding; the tests hold every backend to that.
+    x : Tensor[B x T] -> Tensor[B x out x T]
+    """
+    batch = _check(model, x.shape[1], cond, global_cond, x.shape[0], 1.0, backend)
+    _, outs = _run(model, x.shape[1], cond, global_cond, batch, 1.0, backend, 0, None, x.float(), True, precision)
+    return outs
