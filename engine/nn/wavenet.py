@@ -202,9 +202,11 @@ class WaveNetStack(nn.Module):
     def forward(self, x: Tensor, cond: Tensor | None = None, global_cond: Tensor | None = None) -> Tensor:
         """x : Tensor[B x R x T], cond : Tensor[B x C x T], global_cond : Tensor[B x Cg] -> Tensor[B x S x T]"""
         bias = self.condition(cond, global_cond)
+        # unbind, not bias[:, i]: each select's backward would fill a zero tensor of bias's full size per layer
+        biases = [None] * len(self.blocks) if bias is None else bias.unbind(1)
         skip = 0
-        for i, block in enumerate(self.blocks):
-            x, s = block(x, None if bias is None else bias[:, i])
+        for block, b in zip(self.blocks, biases):
+            x, s = block(x, b)
             skip = skip + s
         return skip
 
