@@ -36,7 +36,8 @@ def build_app(device: str | None = None) -> gr.Blocks:
 def launch(host: str = "127.0.0.1", port: int = 7860, device: str | None = None, block: bool = True):
     """Start the server on ``host:port`` (loopback by default). Returns the Blocks when not blocking."""
     demo = build_app(device)
-    demo.queue(default_concurrency_limit=1, max_size=64)
+    # Light events (tables, plots of inputs) run side by side; model calls share the "models" queue.
+    demo.queue(default_concurrency_limit=8, max_size=256)
     demo.launch(
         server_name=host,
         server_port=port,
