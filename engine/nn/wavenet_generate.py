@@ -212,14 +212,14 @@ class CachedSteps:
         return torch.stack(samples, 1), torch.stack(outs, 2) if keep else None
 
 
-def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int) -> Tensor:
+def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int, batch: int) -> Tensor:
     """Conditioning projections of all layers plus the conv biases for steps t0..t1, computed at once.
 
     Returns Tensor[(t1 - t0) or 1 x B x L x 2G], time-major so that one step is a contiguous slice.
     """
     bias = model.stack.condition(None if cond is None else cond[..., t0:t1], global_cond)
     conv_bias = torch.stack([b.conv.bias for b in model.stack.blocks])[None, :, :, None]  # [1 x L x 2G x 1]
-    bias = conv_bias if bias is None else bias + conv_bias
+    bias = conv_bias.expand(batch, -1, -1, -1) if bias is None else bias + conv_bias
     return bias.permute(3, 0, 1, 2).contiguous()
 
 
@@ -295,7 +295,7 @@ def _run(model: WaveNet, n: int, cond: Tensor | None, global_cond: Tensor | None
             t1 = min(n, t0 + chunk)
             blocks = -(-(t1 - t0) // U_BLOCK)
             u = torch.cat([torch.rand(batch, U_BLOCK, 2, generator=gen) for _ in range(blocks)], 1)[:, : t1 - t0]
-            bias = step_bias(model, cond, global_cond, t0, t1) if stepper.needs_bias else None
+            bias = step_bias(model, cond, global_cond, t0, t1, batch) if stepper.needs_bias else None
             f = None if forced is None else forced[:, t0:t1]
             s, o = stepper.run(t0, t1 - t0, bias, u.to(device), f, temperature, keep)
             samples.append(s)

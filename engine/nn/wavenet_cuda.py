@@ -1,0 +1,120 @@
+"""The GPU path of WaveNet generation: the cached step over many streams, captured in CUDA graphs.
+
+A step is ~10 small kernels per layer, so launching them one by one from Python leaves the GPU idle. Here
+every tensor a step touches is static (ring buffers, the chunk's conditioning, uniforms, outputs) and the
+positions are device tensors (the step ``t`` and the index ``i`` within the chunk), so ``STEPS_PER_GRAPH``
+steps are captured once and replayed for the whole clip. Off CUDA (the tests on a CPU-only machine) the
+same step runs eagerly, so its indexing is checked everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .wavenet_generate import FusedWeights, sample_outputs
+
+STEPS_PER_GRAPH = 16  # steps captured in one graph; the remainder of a chunk replays a one-step graph
+
+
+class GraphSteps:
+    """Step-by-step generation with every step's state in static tensors; same interface as CachedSteps."""
+
+    needs_bias = True
+
+    def __init__(self, weights: FusedWeights, batch: int, start: float, device: torch.device, chunk: int):
+        self.w = w = weights
+        k, R, G, L = w.kernel_size, w.residual, w.gate, len(w.dilations)
+        self.start, self.chunk, self.device = start, chunk, device
+        n_out = w.w2.shape[0]
+        self.rings = [torch.zeros(d * (k - 1), batch, R, device=device) for d in w.dilations]
+        self.taps_t = w.w_taps.permute(0, 1, 3, 2).reshape(L, k * R, 2 * G).contiguous()
+        self.rs_t = w.w_rs.transpose(1, 2).contiguous()
+        self.w1_t, self.w2_t = w.w1.t().contiguous(), w.w2.t().contiguous()
+        self.prev = torch.full((batch,), start, device=device)
+        self.t = torch.zeros((), dtype=torch.long, device=device)  # global step
+        self.i = torch.zeros((), dtype=torch.long, device=device)  # step within the chunk
+        self.bias = torch.zeros(chunk, batch, L, 2 * G, device=device)
+        self.u = torch.zeros(batch, chunk, 2, device=device)
+        self.forced = torch.zeros(batch, chunk, device=device)
+        self.use_forced = torch.zeros((), dtype=torch.bool, device=device)
+        self.samples = torch.zeros(batch, chunk, device=device)
+        self.outs = torch.zeros(batch, n_out, chunk, device=device)
+        self.graphs: dict[tuple[float, bool, int], torch.cuda.CUDAGraph] = {}
+
+    def _step(self, temperature: float, keep: bool) -> None:
+        w, k, R, G = self.w, self.w.kernel_size, self.w.residual, self.w.gate
+        i = self.i.view(1)
+        bias = self.bias.index_select(0, i)[0]  # [B x L x 2G]
+        h = w.table.index_select(0, self.prev.long()) if w.table is not None else self.prev[:, None] * w.w_in + w.b_in
+        skip = None
+        for layer, (d, ring) in enumerate(zip(w.dilations, self.rings)):
+            m_len = ring.shape[0]
+            taps = [ring.index_select(0, torch.remainder(self.t - m * d, m_len).view(1))[0] for m in range(k - 1, 0, -1)]
+            a = torch.addmm(bias[:, layer], torch.cat(taps + [h], 1), self.taps_t[layer])
+            ring.index_copy_(0, torch.remainder(self.t, m_len).view(1), h[None])
+            z = torch.tanh(a[:, :G]) * torch.sigmoid(a[:, G:])
+            rs = torch.addmm(w.b_rs[layer], z, self.rs_t[layer])
+            h = h + rs[:, :R]
+            skip = rs[:, R:] if skip is None else skip + rs[:, R:]
+        out = torch.addmm(w.b2, torch.relu(torch.addmm(w.b1, torch.relu(skip), self.w1_t)), self.w2_t)
+        u = self.u.index_select(1, i)[:, 0]
+        x = sample_outputs(out, u, temperature, w.output, w.n_mixtures)
+        x = torch.where(self.use_forced, self.forced.index_select(1, i)[:, 0], x)
+        self.samples.index_copy_(1, i, x[:, None])
+        if keep:
+            self.outs.index_copy_(2, i, out[..., None])
+        self.prev.copy_(x)
+        self.t += 1
+        self.i += 1
+
+    def _replay(self, temperature: float, keep: bool, steps: int) -> None:
+        if self.device.type != "cuda":
+            for _ in range(steps):
+                self._step(temperature, keep)
+            return
+        key = (temperature, keep, steps)
+        if key not in self.graphs:
+            self.graphs[key] = self._capture(temperature, keep, steps)
+        self.graphs[key].replay()
+
+    def _capture(self, temperature: float, keep: bool, steps: int) -> torch.cuda.CUDAGraph:
+        state = [r.clone() for r in self.rings], self.prev.clone(), self.t.clone(), self.i.clone()
+        self.i.zero_()  # the warm-up steps must index inside the chunk
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):  # warm-up (allocator, cuBLAS handles) off the capture
+            for _ in range(2):
+                self._step(temperature, keep)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(steps):
+                self._step(temperature, keep)
+        rings, prev, t, i = state  # the warm-up advanced the state: put it back
+        for ring, saved in zip(self.rings, rings):
+            ring.copy_(saved)
+        self.prev.copy_(prev)
+        self.t.copy_(t)
+        self.i.copy_(i)
+        return graph
+
+    @torch.no_grad()
+    def run(self, t0: int, n: int, bias: Tensor, u: Tensor, forced: Tensor | None, temperature: float,
+            keep: bool) -> tuple[Tensor, Tensor | None]:
+        assert n <= self.chunk, (n, self.chunk)
+        self.bias[:n].copy_(bias.expand(n, -1, -1, -1) if bias.shape[0] == 1 else bias)
+        self.u[:, :n].copy_(u)
+        self.use_forced.fill_(forced is not None)
+        if forced is not None:
+            self.forced[:, :n].copy_(forced)
+        self.t.fill_(t0)
+        self.i.zero_()
+        done = 0
+        while n - done >= STEPS_PER_GRAPH:
+            self._replay(temperature, keep, STEPS_PER_GRAPH)
+            done += STEPS_PER_GRAPH
+        while done < n:
+            self._replay(temperature, keep, 1)
+            done += 1
+        return self.samples[:, :n].clone(), self.outs[..., :n].clone() if keep else None
