@@ -72,3 +72,14 @@ def test_peak_normalize_and_fit_length(tone):
     assert fit_length(tone, 100).shape == (100,)
     padded = fit_length(tone[:10], 20)
     assert padded.shape == (20,) and np.all(padded[10:] == 0)
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_mp3_through_ffmpeg(tmp_path, tone):
+    import subprocess
+
+    wav = save_wav(tmp_path / "t.wav", tone, 22050)
+    mp3 = tmp_path / "t.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), str(mp3)], check=True)
+    audio = load_audio(mp3, 16000)
+    assert abs(len(audio) / 16000 - 1.0) < 0.1  # mp3 adds encoder padding
