@@ -22,16 +22,16 @@ class GraphSteps:
 
     needs_bias = True
 
-    def __init__(self, weights: FusedWeights, batch: int, start: float, device: torch.device, chunk: int):
+    def __init__(self, weights: FusedWeights, batch: int, device: torch.device, chunk: int):
         self.w = w = weights
         k, R, G, L = w.kernel_size, w.residual, w.gate, len(w.dilations)
-        self.start, self.chunk, self.device = start, chunk, device
+        self.chunk, self.device = chunk, device
         n_out = w.w2.shape[0]
         self.rings = [torch.zeros(d * (k - 1), batch, R, device=device) for d in w.dilations]
         self.taps_t = w.w_taps.permute(0, 1, 3, 2).reshape(L, k * R, 2 * G).contiguous()
         self.rs_t = w.w_rs.transpose(1, 2).contiguous()
         self.w1_t, self.w2_t = w.w1.t().contiguous(), w.w2.t().contiguous()
-        self.prev = torch.full((batch,), start, device=device)
+        self.prev = torch.full((batch,), w.start, device=device)
         self.t = torch.zeros((), dtype=torch.long, device=device)  # global step
         self.i = torch.zeros((), dtype=torch.long, device=device)  # step within the chunk
         self.bias = torch.zeros(chunk, batch, L, 2 * G, device=device)

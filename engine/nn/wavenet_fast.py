@@ -235,7 +235,7 @@ class FastSteps:
 
     needs_bias = True
 
-    def __init__(self, weights: FusedWeights, batch: int, start: float, precision: str = "float32"):
+    def __init__(self, weights: FusedWeights, batch: int, precision: str = "float32"):
         if precision not in PRECISIONS:
             raise LatentLabError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         w = self.w = weights
@@ -259,7 +259,7 @@ class FastSteps:
         self.P_off = np.cumsum([0] + deferred[:-1]).astype(np.int64)
         self.H = np.zeros((batch, sum(rings)), np.float32)
         self.P = np.zeros((batch, sum(deferred)), np.float32)
-        self.prev = np.full(batch, start, np.float32)
+        self.prev = np.full(batch, w.start, np.float32)
         self.v = np.zeros((batch, v_pad), np.float32)
         self.a = np.zeros((batch, self.a_pad), np.float32)
         self.z = np.zeros((batch, G), np.float32)

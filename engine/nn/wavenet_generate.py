@@ -51,6 +51,7 @@ class FusedWeights:
     skip: int  # S
     output: str
     n_mixtures: int
+    start: float  # the first step's "previous sample": a row of table, or 0.0 for a mixture
     table: Tensor | None  # [V x R]: input vector of each class (softmax output), else None
     w_in: Tensor | None  # [R]: float input projection (mixture output)
     b_in: Tensor | None  # [R]
@@ -71,13 +72,14 @@ def fuse_weights(model: WaveNet) -> FusedWeights:
     R, G, S = c.residual_channels, c.gate_channels, c.skip_channels
     blocks = list(model.stack.blocks)
     table = w_in = b_in = None
+    start = model.start
     if c.input == "mulaw":
         table = model.embed.weight.detach().clone()
     else:
         w_in, b_in = model.embed.weight[:, 0, 0].detach().clone(), model.embed.bias.detach().clone()
-        if c.output == "softmax":  # the fed-back class k enters as its companded value 2k / (V - 1) - 1
-            values = torch.linspace(-1.0, 1.0, c.classes, device=w_in.device)
-            table = values[:, None] * w_in + b_in
+        if c.output == "softmax":  # class k enters as its companded value; one more row for the start, 0.0
+            values = torch.cat([class_values(c.classes, w_in.device), torch.zeros(1, device=w_in.device)])
+            table, start = values[:, None] * w_in + b_in, float(c.classes)
     w_rs, b_rs = [], []
     for block in blocks:
         if block.residual is not None:
@@ -89,7 +91,7 @@ def fuse_weights(model: WaveNet) -> FusedWeights:
     head1, head2 = model.head[1], model.head[3]
     return FusedWeights(
         dilations=c.dilations, kernel_size=c.kernel_size, residual=R, gate=G, skip=S,
-        output=c.output, n_mixtures=c.n_mixtures, table=table, w_in=w_in, b_in=b_in,
+        output=c.output, n_mixtures=c.n_mixtures, start=start, table=table, w_in=w_in, b_in=b_in,
         conv_bias=torch.stack([b.conv.bias for b in blocks]).detach().clone(),
         w_taps=torch.stack([b.conv.weight.permute(2, 0, 1) for b in blocks]).detach().contiguous(),
         w_rs=torch.stack(w_rs).detach().contiguous(),
@@ -97,6 +99,11 @@ def fuse_weights(model: WaveNet) -> FusedWeights:
         w1=head1.weight[..., 0].detach().clone(), b1=head1.bias.detach().clone(),
         w2=head2.weight[..., 0].detach().clone(), b2=head2.bias.detach().clone(),
     )
+
+
+def class_values(classes: int, device: torch.device | None = None) -> Tensor:
+    """The float input of each class of a float-input softmax WaveNet: its companded value 2k / (V - 1) - 1."""
+    return torch.linspace(-1.0, 1.0, classes, device=device)
 
 
 def sample_outputs(out: Tensor, u: Tensor, temperature: float, output: str, n_mixtures: int) -> Tensor:
@@ -139,8 +146,9 @@ class NaiveSteps:
 
     def __init__(self, model: WaveNet, batch: int, cond: Tensor | None, global_cond: Tensor | None):
         self.model, self.cond, self.global_cond = model, cond, global_cond
+        self.as_float = model.config.input == "float" and model.config.output == "softmax"
         self.inputs = torch.zeros(batch, 0, device=model_device(model))  # the last RF inputs fed
-        self.prev = torch.full((batch,), model.start, device=model_device(model))
+        self.prev = torch.zeros(batch, device=model_device(model))  # the last sample (unused at t = 0)
 
     def run(self, t0: int, n: int, bias: Tensor | None, u: Tensor, forced: Tensor | None, temperature: float,
             keep: bool) -> tuple[Tensor, Tensor | None]:
@@ -148,7 +156,10 @@ class NaiveSteps:
         samples, outs = [], []
         for i in range(n):
             t = t0 + i
-            self.inputs = torch.cat([self.inputs, self.prev[:, None]], 1)[:, -self.model.receptive_field :]
+            fed = self.prev if not self.as_float else self.prev * (2 / (c.classes - 1)) - 1
+            if t == 0:
+                fed = torch.full_like(fed, self.model.start)
+            self.inputs = torch.cat([self.inputs, fed[:, None]], 1)[:, -self.model.receptive_field :]
             width = self.inputs.shape[1]
             cond = None if self.cond is None else self.cond[..., t + 1 - width : t + 1]
             out = self.model.predict(self.inputs, cond, self.global_cond)[..., -1]
@@ -165,14 +176,14 @@ class CachedSteps:
 
     needs_bias = True
 
-    def __init__(self, weights: FusedWeights, batch: int, start: float, device: torch.device):
+    def __init__(self, weights: FusedWeights, batch: int, device: torch.device):
         self.w = w = weights
         k = w.kernel_size
         self.rings = [torch.zeros(d * (k - 1), batch, w.residual, device=device) for d in w.dilations]
         self.taps_t = w.w_taps.permute(0, 1, 3, 2).reshape(len(w.dilations), k * w.residual, -1).contiguous()
         self.rs_t = w.w_rs.transpose(1, 2).contiguous()
         self.w1_t, self.w2_t = w.w1.t().contiguous(), w.w2.t().contiguous()
-        self.prev = torch.full((batch,), start, device=device)
+        self.prev = torch.full((batch,), w.start, device=device)
         self.t = 0
 
     def feedback(self, x: Tensor) -> Tensor:
@@ -279,15 +290,15 @@ def _run(model: WaveNet, n: int, cond: Tensor | None, global_cond: Tensor | None
         if backend == "naive":
             stepper = NaiveSteps(model, batch, cond, global_cond)
         elif backend == "cached":
-            stepper = CachedSteps(fuse_weights(model), batch, model.start, device)
+            stepper = CachedSteps(fuse_weights(model), batch, device)
         elif backend == "fast":
             from .wavenet_fast import FastSteps
 
-            stepper = FastSteps(fuse_weights(model), batch, model.start, precision)
+            stepper = FastSteps(fuse_weights(model), batch, precision)
         else:
             from .wavenet_cuda import GraphSteps
 
-            stepper = GraphSteps(fuse_weights(model), batch, model.start, device, chunk_steps(batch, model))
+            stepper = GraphSteps(fuse_weights(model), batch, device, chunk_steps(batch, model))
         gen = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(2**62, ()).item()))
         chunk = chunk_steps(batch, model)
         samples, outs = [], []
@@ -356,7 +367,8 @@ def teacher_forced(
     """The step-by-step path's outputs when it is fed ``x`` instead of its own samples.
 
     Equals ``model(x, cond, global_cond)`` up to float rounding; the tests hold every backend to that.
-    x : Tensor[B x T] -> Tensor[B x out x T]
+    x : Tensor[B x T], samples as :func:`generate` returns them (class indices for a softmax model, even
+    with float input) -> Tensor[B x out x T]
     """
     batch = _check(model, x.shape[1], cond, global_cond, x.shape[0], 1.0, backend)
     _, outs = _run(model, x.shape[1], cond, global_cond, batch, 1.0, backend, 0, None, x.float(), True, precision)
