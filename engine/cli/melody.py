@@ -1,13 +1,237 @@
-"""``latentlab melody ...``"""
+"""``latentlab melody ...`` and the melody entries of ``data``, ``train`` and ``bench``.
+
+Every handler calls :mod:`engine.melody` (the same functions the app calls) and returns an exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from .common import add_group
+from .common import add_device_arg, add_group
 
 HELP = "MusicVAE melodies: reconstruct, interpolate, sample, attribute arithmetic"
+ATTRIBUTES = ("c_diatonic", "note_density", "avg_interval", "syncopation_16th", "syncopation_8th")  # = engine.melody
+MODELS_HELP = "mel_2bar, mel_16bar or a checkpoint directory (default mel_2bar)"
+
+
+def _model_args(p: argparse.ArgumentParser, temperature: float = 0.0) -> None:
+    p.add_argument("--model", default="mel_2bar", help=MODELS_HELP)
+    p.add_argument("--temperature", type=float, default=temperature, help=f"0 = argmax decoding (default {temperature})")
+    p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    add_device_arg(p)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    add_group(commands, "melody", HELP)
+    sub = add_group(commands, "melody", HELP)
+
+    p = sub.add_parser("reconstruct", help="encode a melody and decode it again", description="Encode IN.mid to mu and decode it.")
+    p.add_argument("input", metavar="IN.mid")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    _model_args(p)
+    p.set_defaults(func=reconstruct)
+
+    p = sub.add_parser("interpolate", help="melodies on the latent path from A to B", description=(
+        "Write DIR/step_00.mid .. DIR/step_{N-1}.mid (the first and last are the reconstructions of A and B) "
+        "and DIR/all.mid with every step one after another."))
+    p.add_argument("a", metavar="A.mid")
+    p.add_argument("b", metavar="B.mid")
+    p.add_argument("--steps", type=int, default=11, help="number of melodies, endpoints included (default 11)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    p.add_argument("--method", choices=("slerp", "lerp"), default="slerp", help="slerp (Magenta Python) or lerp (magenta.js)")
+    _model_args(p)
+    p.set_defaults(func=interpolate)
+
+    p = sub.add_parser("sample", help="new melodies from the prior", description="Decode N latents drawn from N(0, I).")
+    p.add_argument("--n", type=int, default=4, help="how many melodies (default 4)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    _model_args(p, temperature=0.5)
+    p.set_defaults(func=sample)
+
+    p = sub.add_parser("similar", help="variations of a melody", description="Decode N latents between mu(IN) and prior draws.")
+    p.add_argument("input", metavar="IN.mid")
+    p.add_argument("--n", type=int, default=4, help="how many variations (default 4)")
+    p.add_argument("--similarity", type=float, default=0.8, help="0 = unrelated, 1 = the melody itself (default 0.8)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    _model_args(p, temperature=0.5)
+    p.set_defaults(func=similar)
+
+    p = sub.add_parser("grid", help="a 4-corner bilinear grid", description=(
+        "Write DIR/grid_R_C.mid for a SIZE x SIZE grid whose corners are TL, TR, BL, BR."))
+    p.add_argument("corners", nargs=4, metavar="CORNER.mid", help="top-left, top-right, bottom-left, bottom-right")
+    p.add_argument("--size", type=int, default=5, help="rows and columns (default 5)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR")
+    _model_args(p)
+    p.set_defaults(func=grid)
+
+    p = sub.add_parser("attribute", help="add an attribute vector to a melody", description=(
+        "Decode mu(IN) + AMOUNT * vector(NAME); the vectors come from the training data."))
+    p.add_argument("input", metavar="IN.mid")
+    p.add_argument("--attribute", required=True, choices=ATTRIBUTES, metavar="NAME", help=", ".join(ATTRIBUTES))
+    p.add_argument("--amount", type=float, required=True, help="how far to move (typically -2 .. 2)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    _model_args(p)
+    p.set_defaults(func=attribute)
+
+    p = sub.add_parser("attributes", help="print a melody's five attributes as JSON", description=(
+        "Measure c_diatonic, note_density, avg_interval, syncopation_16th, syncopation_8th (no model needed)."))
+    p.add_argument("input", metavar="IN.mid")
+    p.set_defaults(func=attributes)
+
+
+def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
+    p = groups["data"].add_parser("melodies", help="melody windows from the music21 corpus and/or MIDI folders", description=(
+        "Extract duple-meter tunes from music21's corpus and/or 4/4 MIDI files (top line of programs 0-31), "
+        "cut 2-bar and 16-bar windows, augment by transposition, split train/validation by tune."))
+    p.add_argument("--out", default="data/melodies", help="output folder (default data/melodies)")
+    p.add_argument("--corpus", default="all", help="comma-separated music21 collections: essen, ryans, oneills, airds, "
+                   "miscfolk, nottingham, bach; 'all' (default) or 'none'")
+    p.add_argument("--midi", action="append", default=[], metavar="DIR", help="a folder of MIDI files (repeatable)")
+    p.add_argument("--transpose", type=int, default=5, help="augment with every shift within +-N semitones (default 5)")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of tunes held out (default 0.1)")
+    p.add_argument("--limit", type=int, default=None, help="at most N tunes per source (quick runs)")
+    p.add_argument("--reuse-tunes", action="store_true", help="re-cut windows from an existing tunes.npz without parsing")
+    p.set_defaults(func=data_melodies)
+
+    p = groups["train"].add_parser("melody", help="train a MusicVAE (mel_2bar or mel_16bar)", description=(
+        "Train a MusicVAE recipe through the shared loop (resumes from --run-dir), then evaluate it on the "
+        "validation split and write a checkpoint with attribute vectors and a model card to --out."))
+    p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar"))
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--run-dir", default=None, help="resumable state and loss log (default runs/<config>)")
+    p.add_argument("--out", default=None, help="checkpoint directory to write (default <run-dir>/model)")
+    p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
+    add_device_arg(p)
+    p.set_defaults(func=train)
+
+    p = groups["bench"].add_parser("melody", help="MusicVAE latency (and accuracy with --data)", description=(
+        "Encode / decode / 11-step interpolation latency; with --data, reconstruction accuracy and KL on "
+        "the validation split of a window file."))
+    p.add_argument("--model", default="mel_2bar", help=MODELS_HELP)
+    p.add_argument("--data", default=None, help="window file whose validation split to evaluate")
+    p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_device_arg(p)
+    p.set_defaults(func=bench)
+
+
+# -- handlers --------------------------------------------------------------------------------------------
+
+
+def _load(args):
+    from .. import melody as ops
+
+    return ops, ops.load_model(args.model, args.device)
+
+
+def _write(melody, path: Path) -> None:
+    from ..midi import melody_to_midi, write_midi
+
+    write_midi(melody_to_midi(melody), path)
+
+
+def reconstruct(args: argparse.Namespace) -> int:
+    from ..midi import melody_from_midi
+
+    ops, mm = _load(args)
+    out = ops.reconstruct(mm, melody_from_midi(args.input), args.temperature, args.seed)
+    _write(out, Path(args.output))
+    print(args.output)
+    return 0
+
+
+def interpolate(args: argparse.Namespace) -> int:
+    from ..midi import melodies_to_midi, melody_from_midi, write_midi
+
+    ops, mm = _load(args)
+    steps = ops.interpolate(mm, melody_from_midi(args.a), melody_from_midi(args.b), args.steps, args.method, args.temperature, args.seed)
+    out = Path(args.output)
+    for i, m in enumerate(steps):
+        _write(m, out / f"step_{i:02d}.mid")
+    write_midi(melodies_to_midi(steps), out / "all.mid")
+    print(f"{len(steps)} steps -> {out}/step_00.mid .. step_{len(steps) - 1:02d}.mid, {out}/all.mid")
+    return 0
+
+
+def sample(args: argparse.Namespace) -> int:
+    ops, mm = _load(args)
+    out = Path(args.output)
+    for i, m in enumerate(ops.sample(mm, args.n, args.temperature, args.seed)):
+        _write(m, out / f"sample_{i:02d}.mid")
+    print(f"{args.n} samples -> {out}")
+    return 0
+
+
+def similar(args: argparse.Namespace) -> int:
+    from ..midi import melody_from_midi
+
+    ops, mm = _load(args)
+    out = Path(args.output)
+    for i, m in enumerate(ops.similar(mm, melody_from_midi(args.input), args.n, args.similarity, args.temperature, args.seed)):
+        _write(m, out / f"similar_{i:02d}.mid")
+    print(f"{args.n} variations -> {out}")
+    return 0
+
+
+def grid(args: argparse.Namespace) -> int:
+    from ..midi import melody_from_midi
+
+    ops, mm = _load(args)
+    rows = ops.grid(mm, [melody_from_midi(c) for c in args.corners], args.size, args.temperature, args.seed)
+    out = Path(args.output)
+    for r, row in enumerate(rows):
+        for c, m in enumerate(row):
+            _write(m, out / f"grid_{r}_{c}.mid")
+    print(f"{args.size}x{args.size} grid -> {out}")
+    return 0
+
+
+def attribute(args: argparse.Namespace) -> int:
+    from ..midi import melody_from_midi
+
+    ops, mm = _load(args)
+    source = melody_from_midi(args.input)
+    out = ops.apply_attribute(mm, source, args.attribute, args.amount, args.temperature)
+    _write(out, Path(args.output))
+    before, after = ops.measure_attributes(source)[args.attribute], ops.measure_attributes(out)[args.attribute]
+    print(f"{args.output}: {args.attribute} {before:.3f} -> {after:.3f}")
+    return 0
+
+
+def attributes(args: argparse.Namespace) -> int:
+    from ..melody import measure_attributes
+    from ..midi import melody_from_midi
+
+    values = measure_attributes(melody_from_midi(args.input))
+    print(json.dumps({k: round(v, 6) for k, v in values.items()}, indent=1))
+    return 0
+
+
+def data_melodies(args: argparse.Namespace) -> int:
+    from ..data.melodies import build_melody_data
+
+    corpus = {"all": None, "none": []}.get(args.corpus)
+    if args.corpus not in ("all", "none"):
+        corpus = [c.strip() for c in args.corpus.split(",") if c.strip()]
+    counts = build_melody_data(args.out, corpus, args.midi, args.transpose, args.val_fraction, args.limit, args.reuse_tunes)
+    print(json.dumps(counts))
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    from ..train.musicvae import train_melody
+
+    figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
+    if figures:
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from ..bench.melody import bench_melody, format_report
+
+    report = bench_melody(args.model, args.data, args.device, args.repeats)
+    print(json.dumps(report, indent=1) if args.json else format_report(report))
+    return 0

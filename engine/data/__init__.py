@@ -1,0 +1,1 @@
+"""Training data builders (each writes .npy/.npz arrays under data/, never pickles)."""

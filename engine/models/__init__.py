@@ -1,0 +1,1 @@
+"""The networks: one model per file, each with its config dataclass at the top."""
