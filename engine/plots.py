@@ -123,3 +123,22 @@ def subplots_grid(n_rows: int, n_cols: int, width: float = 10, height: float = 6
     fig = _figure(width, height)
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     return fig, axes
+
+
+def embedding_figure(
+    embeddings: Sequence[np.ndarray], titles: Sequence[str] | None = None, frame_seconds: float = 512 / 16000
+) -> Figure:
+    """Temporal embeddings ``[channels x frames]`` (e.g. the timbre model's 16 x 125), one panel each, every
+    channel a line over time, on one shared value axis."""
+    fig = _figure(8, 0.8 + 1.5 * len(embeddings))
+    axes = fig.subplots(len(embeddings), 1, squeeze=False, sharex=True, sharey=True)[:, 0]
+    for i, (ax, z) in enumerate(zip(axes, embeddings)):
+        z = np.asarray(z)
+        t = np.arange(z.shape[-1]) * frame_seconds
+        for channel in z:
+            ax.plot(t, channel, linewidth=0.8)
+        ax.grid(alpha=0.3)
+        if titles is not None and i < len(titles):
+            ax.set_title(titles[i], fontsize=9, loc="left")
+    axes[-1].set_xlabel("time (s)")
+    return fig
