@@ -77,7 +77,8 @@ class ParallelWaveNetTask(VocoderTask):
         if not teacher.mixture:
             raise LatentLabError("Parallel WaveNet needs a logistic-mixture WaveNet teacher, not a mu-law softmax one")
         student = ParallelWaveNet(config)
-        if config.upsample_factors == teacher.config.upsample_factors:  # start from the teacher's upsampling
+        same = (config.upsample_factors, config.cond_channels) == (teacher.config.upsample_factors, teacher.config.cond_channels)
+        if same:  # start from the teacher's conditioning network
             student.conditioner.load_state_dict(teacher.conditioner.state_dict())
         return cls(_Distillation(student, teacher), student)
 

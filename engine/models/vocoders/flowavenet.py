@@ -8,7 +8,7 @@ blocks see a wide context cheaply. Trained by maximum likelihood under N(0, 1) i
 synthesis runs the flow backwards from noise at temperature ``infer_sigma``.
 
 Difference from the paper, for size: the mel is upsampled once (transposed convolutions) to the first
-block's rate with 80 channels and average-pooled for the deeper blocks, instead of being squeezed along
+block's rate, after a frame-rate projection to ``cond_channels`` (32), and average-pooled for the deeper blocks, instead of being squeezed along
 with the audio into ever more channels.
 """
 
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from ...errors import LatentLabError
 from ...nn.flows import ActNorm, AffineCoupling, gaussian_nll, squeeze, unsqueeze
-from .base import HOP, N_MELS, Vocoder
+from .base import HOP, Vocoder
 from .conditioning import MelConditioner
 
 
@@ -36,8 +36,9 @@ class FloWaveNetConfig:
     flows_per_block: int = 6
     squeeze: int = 2  # time steps folded into channels at the start of every block
     wn_layers: int = 2  # WaveNet layers of each coupling (the paper: 2)
-    wn_channels: int = 64  # residual = gate = skip channels (the paper: 256)
+    wn_channels: int = 32  # residual = gate = skip channels (the paper: 256)
     kernel_size: int = 3
+    cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 4, 8)  # mel frames -> the first block's rate: product = hop / squeeze
     infer_sigma: float = 0.8  # default sampling temperature
 
@@ -55,7 +56,7 @@ class FloWaveNet(Vocoder):
             raise LatentLabError(f"upsample factors {list(c.upsample_factors)} times squeeze {c.squeeze} must be {HOP}")
         if HOP % c.squeeze**c.blocks:
             raise LatentLabError(f"{c.blocks} blocks squeezing by {c.squeeze} do not divide the hop of {HOP}")
-        self.conditioner = MelConditioner(c.upsample_factors)
+        self.conditioner = MelConditioner(c.upsample_factors, c.cond_channels)
         self.norms = nn.ModuleList()
         self.couplings = nn.ModuleList()
         for k in range(c.blocks):
@@ -63,7 +64,7 @@ class FloWaveNet(Vocoder):
             for j in range(c.flows_per_block):
                 self.norms.append(ActNorm(channels))
                 self.couplings.append(AffineCoupling(
-                    channels, N_MELS, c.wn_layers, c.wn_channels, c.wn_channels, c.wn_channels, c.kernel_size,
+                    channels, self.conditioner.channels, c.wn_layers, c.wn_channels, c.wn_channels, c.wn_channels, c.kernel_size,
                     dilation_cycle=c.wn_layers, swap=j % 2 == 1,
                 ))
 

@@ -27,7 +27,7 @@ from ...errors import LatentLabError
 from ...nn.distributions import logistic_entropy, mixture_log_density, sample_logistic
 from ...nn.flows import AutoregressiveAffine
 from ...nn.losses import MultiResolutionSTFTLoss
-from .base import HOP, N_MELS, Vocoder
+from .base import HOP, Vocoder
 from .conditioning import MelConditioner
 
 
@@ -41,6 +41,7 @@ class ParallelWaveNetConfig:
     residual_channels: int = 64
     gate_channels: int = 64
     skip_channels: int = 64
+    cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 4, 4, 4)  # product = hop (256)
     init_log_scale: float = -3.0  # the first layer starts by scaling the unit logistic noise by exp(this)
     teacher: str = "wavenet"  # the teacher's checkpoint (name or directory); used in training only
@@ -61,10 +62,10 @@ class ParallelWaveNet(Vocoder):
         if not config.flow_layers:
             raise LatentLabError("Parallel WaveNet needs at least one IAF layer")
         c = config
-        self.conditioner = MelConditioner(c.upsample_factors)
+        self.conditioner = MelConditioner(c.upsample_factors, c.cond_channels)
         self.flows = nn.ModuleList(
             AutoregressiveAffine(
-                N_MELS, layers, c.residual_channels, c.gate_channels, c.skip_channels, c.kernel_size,
+                self.conditioner.channels, layers, c.residual_channels, c.gate_channels, c.skip_channels, c.kernel_size,
                 c.dilation_cycle, init_log_scale=c.init_log_scale if i == 0 else 0.0,
             )
             for i, layers in enumerate(c.flow_layers)

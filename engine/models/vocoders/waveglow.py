@@ -8,8 +8,8 @@ N(0, sigma^2) with sigma = 1; synthesis draws z at a lower temperature (``infer_
 paper) and runs the flow backwards, in parallel over time.
 
 Difference from the paper, for size: the mel is upsampled by transposed convolutions straight to the
-squeezed rate (32 steps per frame) with 80 channels, instead of to the sample rate and then folded into
-640 channels.
+squeezed rate (32 steps per frame), after a frame-rate projection to ``cond_channels`` (32), instead of
+to the sample rate and then folded into 640 channels.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ...errors import LatentLabError
 from ...nn.flows import AffineCoupling, InvertibleConv1x1, gaussian_nll, squeeze, unsqueeze
-from .base import HOP, N_MELS, Vocoder
+from .base import HOP, Vocoder
 from .conditioning import MelConditioner
 
 
@@ -35,9 +35,10 @@ class WaveGlowConfig:
     group: int = 8  # samples squeezed into channels
     early_every: int = 4  # flows between early outputs
     early_size: int = 2  # channels output early each time
-    wn_layers: int = 8
-    wn_channels: int = 64  # residual = gate = skip channels of each WN
+    wn_layers: int = 4  # the paper: 8
+    wn_channels: int = 32  # residual = gate = skip channels of each WN (the paper: 256)
     kernel_size: int = 3
+    cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 8)  # mel frames -> the squeezed rate: product = hop / group
     sigma: float = 1.0  # the prior's standard deviation in training
     infer_sigma: float = 0.6  # default sampling temperature
@@ -56,7 +57,7 @@ class WaveGlow(Vocoder):
             raise LatentLabError(f"upsample factors {list(c.upsample_factors)} times group {c.group} must be {HOP}")
         if c.group - c.early_size * ((c.flows - 1) // c.early_every) < 2:
             raise LatentLabError("WaveGlow's early outputs leave fewer than 2 channels for the last flows")
-        self.conditioner = MelConditioner(c.upsample_factors)
+        self.conditioner = MelConditioner(c.upsample_factors, c.cond_channels)
         self.convs = nn.ModuleList()
         self.couplings = nn.ModuleList()
         channels = c.group
@@ -65,7 +66,7 @@ class WaveGlow(Vocoder):
                 channels -= c.early_size
             self.convs.append(InvertibleConv1x1(channels))
             self.couplings.append(AffineCoupling(
-                channels, N_MELS, c.wn_layers, c.wn_channels, c.wn_channels, c.wn_channels, c.kernel_size,
+                channels, self.conditioner.channels, c.wn_layers, c.wn_channels, c.wn_channels, c.wn_channels, c.kernel_size,
                 dilation_cycle=c.wn_layers,
             ))
 

@@ -30,14 +30,15 @@ from .conditioning import MelConditioner
 class WaveNetVocoderConfig:
     """The shape of a WaveNet vocoder; stored next to its weights."""
 
-    layers: int = 20
-    dilation_cycle: int = 10  # receptive field 1 + (kernel - 1) * sum of dilations
+    layers: int = 16
+    dilation_cycle: int = 8  # receptive field 1 + (kernel - 1) * sum of dilations = 511 samples (23 ms)
     kernel_size: int = 2
-    residual_channels: int = 64
-    gate_channels: int = 64
+    residual_channels: int = 32
+    gate_channels: int = 32
     skip_channels: int = 64
     output: str = "logistic_mixture"  # or "softmax" (8-bit mu-law)
     n_mixtures: int = 10
+    cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 4, 4, 4)  # product = hop (256)
     temperature: float = 1.0  # default sampling temperature of infer()
 
@@ -47,7 +48,7 @@ class WaveNetVocoderConfig:
             layers=self.layers, dilation_cycle=self.dilation_cycle, kernel_size=self.kernel_size,
             residual_channels=self.residual_channels, gate_channels=self.gate_channels,
             skip_channels=self.skip_channels, output=self.output, n_mixtures=self.n_mixtures,
-            input="float" if mixture else "mulaw", causal=True, cond_channels=N_MELS,
+            input="float" if mixture else "mulaw", causal=True, cond_channels=self.cond_channels or N_MELS,
         )
 
 
@@ -64,7 +65,7 @@ class WaveNetVocoder(Vocoder):
             hop *= f
         if hop != HOP:
             raise LatentLabError(f"upsample factors {list(config.upsample_factors)} multiply to {hop}, not {HOP}")
-        self.conditioner = MelConditioner(config.upsample_factors)
+        self.conditioner = MelConditioner(config.upsample_factors, config.cond_channels)
         self.wavenet = WaveNet(config.wavenet())
 
     @property
