@@ -8,7 +8,7 @@ import torch
 import engine.nn.wavenet_generate as wg
 from engine.cli.main import main
 from engine.errors import LatentLabError
-from engine.nn.wavenet import WaveNet, WaveNetConfig
+from engine.nn.wavenet import ConditionUpsampler, WaveNet, WaveNetConfig
 from engine.nn.wavenet_cuda import GraphSteps
 from engine.nn.wavenet_generate import fuse_weights, generate, teacher_forced
 
@@ -60,6 +60,16 @@ def test_incremental_reproduces_the_parallel_forward(name, backend, small_chunks
     out = teacher_forced(model, x, cond, g, backend=backend)
     assert out.shape == ref.shape
     assert (out - ref).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("backend", ["cached", "fast"])
+def test_repeated_conditioning_is_projected_once_per_frame(backend, small_chunks):
+    model, x, _, g = _case("k3-local-global")
+    cond = ConditionUpsampler(3, [10])(torch.randn(B, 3, T // 10))  # repetition, as NSynth upsamples
+    bias = wg.step_bias(model, cond, g, 0, T, B)
+    assert bias.values.shape[1] == T // 10 and bias.rows.tolist() == [i // 10 for i in range(T)]
+    out = teacher_forced(model, x, cond, g, backend=backend)
+    assert (out - _forward(model, x, cond, g)).abs().max() < 1e-4
 
 
 def test_naive_reproduces_the_parallel_forward():

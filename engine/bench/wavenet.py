@@ -44,6 +44,7 @@ def bench_wavenet(
     kernel_size: int = 2,
     dilation_cycle: int = 10,
     cond_channels: int = 80,
+    cond_hop: int = 1,
     global_channels: int = 0,
     batch: int = 1,
     samples: int = 16000,
@@ -59,6 +60,8 @@ def bench_wavenet(
     layers, channels, skip_channels, gate_channels, kernel_size, dilation_cycle : the decoder's shape
         (gate_channels defaults to channels); 256 mu-law classes
     cond_channels, global_channels : local conditioning at the sample rate and a global vector (0: none)
+    cond_hop : samples per conditioning frame: 1 gives every sample its own vector (as transposed-conv
+        upsampling does), 256 repeats each of a mel's frames (as repetition upsampling does)
     batch : streams generated at once
     samples : samples per stream for the fast path (the naive and cached paths take fewer)
     threads : torch CPU threads (None: leave as is); the numba kernel is single-threaded
@@ -73,8 +76,8 @@ def bench_wavenet(
     from ..device import resolve_device
 
     dev = resolve_device(device)
-    if min(layers, channels, skip_channels, batch, samples, repeats) < 1:
-        raise LatentLabError("layers, channels, skip channels, batch, samples and repeats must be positive")
+    if min(layers, channels, skip_channels, batch, samples, repeats, cond_hop) < 1:
+        raise LatentLabError("layers, channels, skip channels, batch, samples, repeats and cond hop must be positive")
     if threads is not None:
         if threads < 1:
             raise LatentLabError(f"--threads must be at least 1, got {threads}")
@@ -88,7 +91,11 @@ def bench_wavenet(
     model = WaveNet(config).to(dev).eval()
     rf = config.receptive_field
     n_naive, n_cached = min(samples, NAIVE_STEPS), min(samples, CACHED_STEPS)
-    cond = torch.randn(batch, cond_channels, max(samples, rf + n_naive), device=dev) if cond_channels else None
+    cond = None
+    if cond_channels:
+        length = max(samples, rf + n_naive)
+        frames = torch.randn(batch, cond_channels, -(-length // cond_hop), device=dev)
+        cond = frames.repeat_interleave(cond_hop, -1)[..., :length]
     g = torch.randn(batch, global_channels, device=dev) if global_channels else None
     fast_backend = "cuda" if dev.type == "cuda" else "fast"
 
@@ -108,7 +115,7 @@ def bench_wavenet(
 
         return go
 
-    result: dict[str, Any] = {"config": asdict(config), "receptive_field": rf, "batch": batch,
+    result: dict[str, Any] = {"config": asdict(config), "receptive_field": rf, "cond_hop": cond_hop, "batch": batch,
                               "threads": torch.get_num_threads(), "device": str(dev), "fast_backend": fast_backend}
     run(fast_backend, min(samples, 256))()  # compile / capture outside the timing
     result["fast_samples_per_s"] = batch * _best_rate(run(fast_backend, samples), samples, repeats)
@@ -131,7 +138,8 @@ def format_result(result: dict[str, Any]) -> str:
     lines = [
         f"WaveNet decoder: {c['layers']} layers (dilation cycle {c['dilation_cycle']}, kernel {c['kernel_size']}), "
         f"{c['residual_channels']} residual / {c['gate_channels']} gate / {c['skip_channels']} skip channels, "
-        f"{c['classes']} classes, local cond {c['cond_channels']}, global cond {c['global_channels']}; "
+        f"{c['classes']} classes, local cond {c['cond_channels']} (hop {result['cond_hop']}), "
+        f"global cond {c['global_channels']}; "
         f"receptive field {result['receptive_field']} samples",
         f"batch {result['batch']}, device {result['device']}, torch threads {result['threads']}",
         "",

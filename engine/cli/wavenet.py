@@ -23,6 +23,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--channels", type=int, default=64, help="residual (and gate) channels (default 64)")
     p.add_argument("--skip-channels", type=int, default=128, help="skip channels (default 128)")
     p.add_argument("--cond-channels", type=int, default=80, help="local conditioning channels, 0 for none (default 80)")
+    p.add_argument("--cond-hop", type=int, default=1,
+                   help="samples per conditioning frame: 1 = a new vector every sample (transposed-conv upsampling), "
+                   "256 = mel frames repeated (default 1)")
     p.add_argument("--global-channels", type=int, default=0, help="global conditioning channels (default 0)")
     p.add_argument("--batch", type=int, default=1, help="streams generated at once (default 1)")
     p.add_argument("--samples", type=int, default=16000, help="samples per stream for the fast path (default 16000)")
@@ -39,7 +42,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     result = bench_wavenet(
         layers=args.layers, channels=args.channels, skip_channels=args.skip_channels, kernel_size=args.kernel_size,
-        dilation_cycle=args.dilation_cycle, cond_channels=args.cond_channels, global_channels=args.global_channels,
+        dilation_cycle=args.dilation_cycle, cond_channels=args.cond_channels, cond_hop=args.cond_hop,
+        global_channels=args.global_channels,
         batch=args.batch, samples=args.samples, threads=args.threads, device=args.device, repeats=args.repeats,
         half=not args.no_half,
     )

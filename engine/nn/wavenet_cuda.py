@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .wavenet_generate import FusedWeights, sample_outputs
+from .wavenet_generate import FusedWeights, StepBias, sample_outputs
 
 STEPS_PER_GRAPH = 16  # steps captured in one graph; the remainder of a chunk replays a one-step graph
 
@@ -34,7 +34,8 @@ class GraphSteps:
         self.prev = torch.full((batch,), w.start, device=device)
         self.t = torch.zeros((), dtype=torch.long, device=device)  # global step
         self.i = torch.zeros((), dtype=torch.long, device=device)  # step within the chunk
-        self.bias = torch.zeros(chunk, batch, L, 2 * G, device=device)
+        self.bias = torch.zeros(batch, chunk, L, 2 * G, device=device)
+        self.rows = torch.zeros(chunk, dtype=torch.long, device=device)
         self.u = torch.zeros(batch, chunk, 2, device=device)
         self.forced = torch.zeros(batch, chunk, device=device)
         self.use_forced = torch.zeros((), dtype=torch.bool, device=device)
@@ -45,7 +46,7 @@ class GraphSteps:
     def _step(self, temperature: float, keep: bool) -> None:
         w, k, R, G = self.w, self.w.kernel_size, self.w.residual, self.w.gate
         i = self.i.view(1)
-        bias = self.bias.index_select(0, i)[0]  # [B x L x 2G]
+        bias = self.bias.index_select(1, self.rows.index_select(0, i))[:, 0]  # [B x L x 2G]
         h = w.table.index_select(0, self.prev.long()) if w.table is not None else self.prev[:, None] * w.w_in + w.b_in
         skip = None
         for layer, (d, ring) in enumerate(zip(w.dilations, self.rings)):
@@ -100,10 +101,11 @@ class GraphSteps:
         return graph
 
     @torch.no_grad()
-    def run(self, t0: int, n: int, bias: Tensor, u: Tensor, forced: Tensor | None, temperature: float,
+    def run(self, t0: int, n: int, bias: StepBias, u: Tensor, forced: Tensor | None, temperature: float,
             keep: bool) -> tuple[Tensor, Tensor | None]:
         assert n <= self.chunk, (n, self.chunk)
-        self.bias[:n].copy_(bias.expand(n, -1, -1, -1) if bias.shape[0] == 1 else bias)
+        self.bias[:, : bias.values.shape[1]].copy_(bias.values)
+        self.rows[:n].copy_(bias.rows)
         self.u[:, :n].copy_(u)
         self.use_forced.fill_(forced is not None)
         if forced is not None:

@@ -12,7 +12,8 @@ of the samples and returns the outputs, the way the tests check every path again
 ``"auto"`` picks ``"cuda"`` for a model on a GPU and ``"fast"`` on the CPU.
 
 Conditioning projections (local and global, for all layers, plus the conv biases) are computed once per
-chunk of samples with one convolution, never per step. Every path draws its randomness the same way (one
+chunk of samples with one matrix product, never per step, and only for distinct conditioning columns
+(conditioning upsampled by repetition costs one projection per frame). Every path draws its randomness the same way (one
 seeded CPU generator, two uniforms per stream and step, inverse-CDF sampling), so one seed gives the same
 audio on every backend, up to float rounding at a CDF boundary.
 """
@@ -150,7 +151,7 @@ class NaiveSteps:
         self.inputs = torch.zeros(batch, 0, device=model_device(model))  # the last RF inputs fed
         self.prev = torch.zeros(batch, device=model_device(model))  # the last sample (unused at t = 0)
 
-    def run(self, t0: int, n: int, bias: Tensor | None, u: Tensor, forced: Tensor | None, temperature: float,
+    def run(self, t0: int, n: int, bias: StepBias | None, u: Tensor, forced: Tensor | None, temperature: float,
             keep: bool) -> tuple[Tensor, Tensor | None]:
         c = self.model.config
         samples, outs = [], []
@@ -210,11 +211,11 @@ class CachedSteps:
         self.t += 1
         return torch.addmm(w.b2, y, self.w2_t)
 
-    def run(self, t0: int, n: int, bias: Tensor, u: Tensor, forced: Tensor | None, temperature: float,
+    def run(self, t0: int, n: int, bias: StepBias, u: Tensor, forced: Tensor | None, temperature: float,
             keep: bool) -> tuple[Tensor, Tensor | None]:
         samples, outs = [], []
-        for i in range(n):
-            out = self.step(bias[i if bias.shape[0] > 1 else 0])
+        for i, row in enumerate(bias.rows.tolist()):
+            out = self.step(bias.values[:, row])
             x = sample_outputs(out, u[:, i], temperature, self.w.output, self.w.n_mixtures) if forced is None else forced[:, i]
             self.prev = x
             samples.append(x)
@@ -223,15 +224,37 @@ class CachedSteps:
         return torch.stack(samples, 1), torch.stack(outs, 2) if keep else None
 
 
-def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int, batch: int) -> Tensor:
-    """Conditioning projections of all layers plus the conv biases for steps t0..t1, computed at once.
+@dataclass
+class StepBias:
+    """Each step's conditioning projections for all layers (plus the conv biases), computed once per chunk.
 
-    Returns Tensor[(t1 - t0) or 1 x B x L x 2G], time-major so that one step is a contiguous slice.
+    Conditioning upsampled by repetition repeats its columns, so only the distinct columns are projected:
+    step i uses ``values[:, rows[i]]``.
     """
-    bias = model.stack.condition(None if cond is None else cond[..., t0:t1], global_cond)
-    conv_bias = torch.stack([b.conv.bias for b in model.stack.blocks])[None, :, :, None]  # [1 x L x 2G x 1]
-    bias = conv_bias.expand(batch, -1, -1, -1) if bias is None else bias + conv_bias
-    return bias.permute(3, 0, 1, 2).contiguous()
+
+    values: Tensor  # [B x n_rows x L x 2G]
+    rows: Tensor  # [n] long, on the CPU
+
+
+@torch.no_grad()
+def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int, batch: int) -> StepBias:
+    """The conditioning projections of steps t0..t1 (one matrix product for all layers and steps)."""
+    blocks = model.stack.blocks
+    n, width = len(blocks), 2 * model.config.gate_channels
+    bias = torch.cat([b.conv.bias for b in blocks]).view(1, 1, n * width)
+    if global_cond is not None:
+        weight = torch.cat([b.global_proj.weight for b in blocks])  # [L*2G x Cg]
+        bias = bias + (global_cond @ weight.t())[:, None]
+    rows = torch.zeros(t1 - t0, dtype=torch.long)
+    if cond is not None:
+        c = cond[..., t0:t1]
+        new = torch.ones(t1 - t0, dtype=torch.bool, device=c.device)
+        new[1:] = (c[..., 1:] != c[..., :-1]).any(1).any(0)  # a column differing from the one before
+        rows = (new.cumsum(0) - 1).cpu()
+        weight = torch.cat([b.cond.weight[..., 0] for b in blocks])  # [L*2G x C]
+        bias = torch.baddbmm(bias, c[..., new].transpose(1, 2), weight.t().expand(batch, -1, -1))
+    bias = bias.expand(batch, -1, -1).unflatten(2, (n, width))
+    return StepBias(bias.contiguous(), rows)
 
 
 def _check(model: WaveNet, n_samples: int, cond: Tensor | None, global_cond: Tensor | None,
