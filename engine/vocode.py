@@ -30,6 +30,7 @@ MEL = MelConfig()  # the one standard mel every vocoder takes
 MAX_SECONDS = 60.0  # longest audio / mel accepted
 MAX_FRAMES = int(MAX_SECONDS * MEL.sample_rate) // MEL.hop_length  # 5,168 frames
 MIN_FRAMES = 2
+MAX_MEL_BYTES = 16 * 2**20  # a float64 mel of MAX_FRAMES frames is 3.3 MB
 
 # name -> "module:Class" of the model (engine.models.vocoders.base.Vocoder subclasses)
 VOCODERS: dict[str, str] = {
@@ -167,17 +168,22 @@ def load_mel(source: str | Path | bytes) -> np.ndarray:
     name = "the mel file" if isinstance(source, bytes) else str(source)
     if not isinstance(source, bytes) and not Path(source).is_file():
         raise LatentLabError(f"no such mel file: {source}")
-    try:
-        data = io.BytesIO(source) if isinstance(source, bytes) else str(source)
-        mel = np.load(data, allow_pickle=False)
-    except ValueError as e:
-        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
-            raise LatentLabError(f"{name} holds Python objects; save a plain float32 array with np.save") from e
-        raise LatentLabError(f"{name} is not a NumPy .npy array ({e})") from e
-    except (OSError, EOFError) as e:
-        raise LatentLabError(f"{name} is not a NumPy .npy array ({e})") from e
-    if isinstance(mel, np.lib.npyio.NpzFile):
+    size = len(source) if isinstance(source, bytes) else Path(source).stat().st_size
+    if size > MAX_MEL_BYTES:
+        raise LatentLabError(f"{name} is {size / 2**20:.1f} MB; a mel file is at most {MAX_MEL_BYTES // 2**20} MB")
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    if data[:2] == b"PK":
         raise LatentLabError(f"{name} is an .npz archive; save the one [80, frames] array with np.save")
+    if data[:6] != b"\x93NUMPY":
+        raise LatentLabError(f"{name} is not a NumPy .npy array (save the mel with np.save)")
+    try:
+        mel = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as e:
+        if "pickle" in str(e).lower():
+            raise LatentLabError(f"{name} holds Python objects; save a plain float32 array with np.save") from e
+        raise LatentLabError(f"{name} is not a readable NumPy .npy array ({e})") from e
+    except (OSError, EOFError) as e:
+        raise LatentLabError(f"{name} is not a readable NumPy .npy array ({e})") from e
     return check_mel(mel, name)
 
 
@@ -283,3 +289,49 @@ def train_vocoder(
     vocoder.save(out, card=card, extra=extra)
     _load_cached.cache_clear()
     return out
+
+
+# -- side by side ----------------------------------------------------------------------------------
+@dataclass
+class Comparison:
+    """One vocoder's output in a side-by-side comparison, with its distances to the input."""
+
+    vocoder: str
+    synthesis: Synthesis | None  # None when the vocoder could not run (see ``error``)
+    mr_stft: float | None = None  # to the input audio (None for a mel input: there is no audio to compare)
+    mel_l1: float | None = None  # between the output's mel and the input mel
+    error: str | None = None
+
+
+def compare(
+    mel: np.ndarray,
+    names: list[str],
+    reference: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+    options: dict[str, dict[str, Any]] | None = None,
+    on_start: Any = None,
+) -> list[Comparison]:
+    """Vocode one mel with several vocoders and score each against the input.
+
+    mel : ndarray[80 x frames]; reference : the audio the mel came from (enables MR-STFT distance);
+    options : per-vocoder options, e.g. ``{"griffinlim": {"n_iter": 64}}``; on_start(i, name) is called before
+    each vocoder (progress reporting). A vocoder that is not trained gives an entry with ``error`` set.
+    """
+    from .metrics import mr_stft_distance
+    from .nn.losses import mel_l1
+
+    mel = check_mel(mel)
+    results = []
+    for i, name in enumerate(names):
+        check_name(name)
+        if on_start is not None:
+            on_start(i, name)
+        if not is_available(name):
+            results.append(Comparison(name, None, error=f"not trained (latentlab train vocoder {name})"))
+            continue
+        synthesis = synthesize(mel, name, device, **(options or {}).get(name, {}))
+        with torch.no_grad():
+            l1 = float(mel_l1(torch.from_numpy(synthesis.audio)[None], y_mel=torch.from_numpy(mel)[None]))
+        distance = mr_stft_distance(synthesis.audio, reference) if reference is not None else None
+        results.append(Comparison(name, synthesis, distance, l1))
+    return results

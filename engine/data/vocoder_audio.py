@@ -230,14 +230,21 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
 
 
 def validation_clips(data_dir: str | Path, seconds: float = 4.0, count: int = 8) -> list[tuple[str, np.ndarray]]:
-    """Up to ``count`` validation excerpts of ``seconds`` each (from the middle of each clip), float32."""
+    """``count`` validation excerpts of ``seconds`` each, float32, spread evenly over the validation clips
+    (a clip gives several excerpts when there are fewer clips than ``count``)."""
     audio, offsets, names = load_split(data_dir, "val")
     n = int(seconds * SAMPLE_RATE)
+    lengths = np.diff(offsets)
+    slots = [(i, j) for i in range(len(names)) for j in range(max(1, int(lengths[i] // n)))]
+    if not slots:
+        return []
+    picks = np.linspace(0, len(slots) - 1, min(count, len(slots))).round().astype(int)
     out = []
-    for i, name in enumerate(names[:count]):
-        clip = audio[offsets[i] : offsets[i + 1]].astype(np.float32) / 32767
-        start = max(0, (len(clip) - n) // 2)
-        out.append((name, clip[start : start + n]))
+    for k in picks:
+        i, j = slots[k]
+        start = int(offsets[i]) + j * n
+        clip = audio[start : min(start + n, int(offsets[i + 1]))].astype(np.float32) / 32767
+        out.append((f"{names[i]}@{j * seconds:g}s", clip))
     return out
 
 

@@ -129,10 +129,10 @@ class GANVocoderTask(VocoderTask):
 class MelGANTask(GANVocoderTask):
     """MelGAN: the default generator (channels 16) against a narrow 3-scale discriminator."""
 
-    recipe = TrainConfig(steps=40_000, batch_size=8, lr=1e-4, betas=(0.5, 0.9), grad_clip=10.0, log_every=50,
-                         val_every=1000, val_batches=8, save_every=250, amp=False)
+    recipe = TrainConfig(steps=8_000, batch_size=4, lr=1e-4, betas=(0.5, 0.9), grad_clip=10.0, log_every=50,
+                         val_every=500, val_batches=16, save_every=250, amp=False)
     segment = 8192
-    weights = GANWeights(stft=1.0, mel=1.0, adversarial=1.0, feature_matching=10.0, adv_start=20_000)
+    weights = GANWeights(stft=1.0, mel=1.0, adversarial=1.0, feature_matching=10.0, adv_start=4_000)
     d_loss = staticmethod(hinge_d_loss)
     g_loss = staticmethod(hinge_g_loss)
     discriminator_channels = 16  # first layer width (paper 16), capped at 256 (paper 1024) for CPU training
@@ -146,11 +146,11 @@ class MelGANTask(GANVocoderTask):
 class HiFiGANTask(GANVocoderTask):
     """HiFi-GAN: a V3-like generator (channels 128) against narrow MPD + MSD."""
 
-    recipe = TrainConfig(steps=40_000, batch_size=8, lr=2e-4, betas=(0.8, 0.99), lr_decay=0.99999,
-                         weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=1000, val_batches=8,
+    recipe = TrainConfig(steps=8_000, batch_size=4, lr=2e-4, betas=(0.8, 0.99), lr_decay=0.99999,
+                         weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=500, val_batches=16,
                          save_every=250, amp=False)
     segment = 8192
-    weights = GANWeights(stft=1.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=20_000)
+    weights = GANWeights(stft=1.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000)
     d_loss = staticmethod(lsgan_d_loss)
     g_loss = staticmethod(lsgan_g_loss)
     period_channels = (16, 32, 64, 128)  # paper (32, 128, 512, 1024)
