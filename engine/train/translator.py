@@ -42,7 +42,7 @@ RECIPE = TrainConfig(
     steps=20_000, batch_size=1, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, grad_clip=1.0,
     log_every=25, val_every=250, val_batches=8, save_every=50, seed=0,
 )
-SEGMENT = 8000  # samples per training segment (10 latent frames of 800)
+SEGMENT = 4000  # samples per training segment (5 latent frames of 800; short, for more steps per CPU hour)
 TINY = dict(segment=800, val_every=10, save_every=10, log_every=5)  # --size tiny (tests)
 NEW_DECODER_RECIPE = replace(RECIPE, steps=4000)
 

@@ -1,0 +1,95 @@
+"""`latentlab translate` end to end on a tiny checkpoint, the operations behind it, and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from engine import translate as ops
+from engine.cli.main import main
+from engine.models.translator import Translator, sized_config
+from engine.train.translator import export
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A tiny untrained translator installed as the shipped "translate" checkpoint."""
+    root = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    export(Translator(sized_config("tiny", ("sine", "saw"))), root / "translate", {"step": 0})
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
+    return root
+
+
+def _clip(path, seconds: float, rate: int = 44100, channels: int = 2):
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * 330 * t)
+    sf.write(str(path), np.stack([wave] * channels, 1) if channels > 1 else wave, rate)
+    return path
+
+
+def test_translate_any_format_to_16k(shipped, tmp_path, capsys):
+    src = _clip(tmp_path / "in.flac", 0.4)
+    out = tmp_path / "out.wav"
+    assert main(["translate", str(src), "--to", "saw", "-o", str(out)]) == 0
+    audio, rate = sf.read(str(out))
+    assert rate == 16000 and audio.ndim == 1 and len(audio) == int(0.4 * 16000)
+    assert np.abs(audio).max() > 0.1
+
+
+def test_several_targets_write_one_file_each(shipped, tmp_path):
+    src = _clip(tmp_path / "in.wav", 0.3, rate=16000, channels=1)
+    assert main(["translate", str(src), "--to", "sine,saw", "-o", str(tmp_path / "out.wav")]) == 0
+    a, _ = sf.read(str(tmp_path / "out-sine.wav"))
+    b, _ = sf.read(str(tmp_path / "out-saw.wav"))
+    assert len(a) == len(b) == 4800 and not np.allclose(a, b)
+
+
+def test_list_domains(shipped, capsys):
+    assert main(["translate", "--list-domains"]) == 0
+    assert capsys.readouterr().out.split() == ["sine", "saw"]
+
+
+def test_same_seed_same_audio_and_progress(shipped):
+    audio = np.sin(np.arange(3000) / 10).astype(np.float32) * 0.5
+    seen = []
+    a = ops.translate(audio, "saw", seed=3, progress=lambda f, m: seen.append(f))["saw"]
+    b = ops.translate(audio, ["saw"], seed=3)["saw"]
+    assert np.array_equal(a, b) and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--to", "kazoo"], "unknown domain 'kazoo'"),
+        ([], "usage: latentlab translate"),
+        (["--to", "saw", "--long"], "limit is 10 s"),
+        (["--to", "saw", "--missing"], "no such audio file"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(shipped, tmp_path, capsys, args, message):
+    src = _clip(tmp_path / "in.wav", 0.3)
+    if "--long" in args:
+        src = _clip(tmp_path / "long.wav", ops.MAX_SECONDS + 1, rate=8000, channels=1)
+    if "--missing" in args:
+        src = tmp_path / "nope.wav"
+    args = [a for a in args if a not in ("--long", "--missing")]
+    assert main(["translate", str(src), *args, "-o", str(tmp_path / "o.wav")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("latentlab: error: ") and message in err[0], err
+
+
+def test_no_model_installed_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path / "empty"))
+    assert not ops.model_available()
+    assert main(["translate", "--list-domains"]) == 1
+    assert "no checkpoint named 'translate'" in capsys.readouterr().err
+
+
+def test_silent_clip_is_refused(shipped, tmp_path, capsys):
+    src = tmp_path / "silent.wav"
+    sf.write(str(src), np.zeros(8000), 16000)
+    assert main(["translate", str(src), "--to", "saw", "-o", str(tmp_path / "o.wav")]) == 1
+    assert "silent" in capsys.readouterr().err
