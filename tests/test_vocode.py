@@ -149,3 +149,16 @@ def test_missing_corpus_says_how_to_build_it(tmp_path):
 
     with pytest.raises(LatentLabError, match="latentlab data audio"):
         VocoderSegments(tmp_path / "nothing", "train")
+
+
+def test_corpus_renders_music21_pieces_on_general_midi_programs(tmp_path):
+    from engine.data.vocoder_audio import render_corpus
+    from engine.render import fluidsynth_available
+
+    if not fluidsynth_available():
+        pytest.skip("FluidSynth / FluidR3_GM not installed")
+    clips = render_corpus(0.2, programs=(0, 40), progress=False)
+    assert len(clips) == 1  # one chorale is longer than 12 s
+    name, audio = clips[0].name, clips[0].audio
+    assert "programs=" in name and set(name.split("programs=")[1].split("+")) <= {"0", "40"}
+    assert audio.dtype == np.float32 and len(audio) > 22050 * 10 and 0.3 < np.abs(audio).max() <= 0.96

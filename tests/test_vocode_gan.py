@@ -15,12 +15,13 @@ from engine.train import TrainConfig, Trainer
 from engine.train.vocoder_gan import GANWeights, HiFiGANTask, MelGANTask
 from vocode_helpers import make_corpus
 
-TINY = {"melgan": MelGANConfig(channels=2), "hifigan": HiFiGANConfig(channels=16)}
-MODELS = {"melgan": MelGAN, "hifigan": HiFiGAN}
+TINY = {"melgan": MelGANConfig(channels=4), "hifigan": HiFiGANConfig(channels=16),
+        "melgan_fullband": MelGANConfig(channels=2, upsample=(8, 8, 2, 2), bands=1)}
+MODELS = {"melgan": MelGAN, "hifigan": HiFiGAN, "melgan_fullband": MelGAN}
 TASKS = {"melgan": MelGANTask, "hifigan": HiFiGANTask}
 
 
-@pytest.mark.parametrize("name", ["melgan", "hifigan"])
+@pytest.mark.parametrize("name", ["melgan", "hifigan", "melgan_fullband"])
 def test_generator_shapes_and_range(name):
     model = MODELS[name](TINY[name]).eval()
     audio = model.infer(torch.randn(2, 80, 7))
@@ -30,13 +31,13 @@ def test_generator_shapes_and_range(name):
 
 def test_paper_sizes_are_what_the_papers_say():
     # MelGAN (channels 32): 4.3 M parameters; HiFi-GAN V1 (512 channels, blocks "1"): 13.9 M.
-    assert abs(MelGAN(MelGANConfig(channels=32)).num_parameters - 4.26e6) < 0.05e6
+    assert abs(MelGAN(MelGANConfig(channels=32, upsample=(8, 8, 2, 2), bands=1)).num_parameters - 4.26e6) < 0.05e6
     v1 = HiFiGANConfig(channels=512, upsample=(8, 8, 2, 2), kernels=(16, 16, 4, 4), resblock="1",
                        resblock_kernels=(3, 7, 11), resblock_dilations=((1, 3, 5),) * 3)
     assert abs(HiFiGAN(v1).num_parameters - 13.93e6) < 0.1e6
 
 
-@pytest.mark.parametrize("name", ["melgan", "hifigan"])
+@pytest.mark.parametrize("name", ["melgan", "hifigan", "melgan_fullband"])
 def test_checkpoint_round_trip_folds_weight_norm(tmp_path, name):
     model = MODELS[name](TINY[name]).eval()
     mel = torch.randn(1, 80, 5)
@@ -46,6 +47,18 @@ def test_checkpoint_round_trip_folds_weight_norm(tmp_path, name):
     assert not any("parametrizations" in k for k in loaded.state_dict())  # weight norm folded away
     assert torch.allclose(loaded.infer(mel), expected, atol=1e-5)
     assert loaded.config == TINY[name]
+
+
+def test_pqmf_reconstructs_audio():
+    from engine.nn.pqmf import PQMF
+    from vocode_helpers import harmonic_note
+
+    pqmf = PQMF(4)
+    x = torch.from_numpy(harmonic_note(440.0, 0.5, 1.0))[None, None, :11024]
+    bands = pqmf.analysis(x)
+    assert list(bands.shape) == [1, 4, 2756]
+    error = (pqmf.synthesis(bands) - x)[..., 100:-100]
+    assert 10 * torch.log10(x.pow(2).mean() / error.pow(2).mean()) > 40  # dB
 
 
 def test_discriminators_give_scores_and_features():

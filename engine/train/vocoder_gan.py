@@ -8,6 +8,7 @@ lets a CPU-trained vocoder beat Griffin-Lim early; the discriminators then remov
 - HiFi-GAN: multi-period (2, 3, 5, 7, 11) + multi-scale discriminators, least-squares loss, feature
   matching x 2, mel L1 x 45, AdamW 2e-4 betas (0.8, 0.99).
 
+Before ``adv_start`` the generator learns at ``recon_lr`` (5e-4); after, at the papers' rates.
 Generator loss: ``stft_weight * MR-STFT + mel_weight * mel L1 [+ adv_weight * adversarial + fm_weight * FM]``.
 """
 
@@ -37,13 +38,15 @@ from .loop import TrainConfig
 
 @dataclass(frozen=True)
 class GANWeights:
-    """Loss weights and the step at which the discriminators join."""
+    """Loss weights, the step at which the discriminators join, and the generator's learning rate before
+    then (reconstruction alone tolerates a higher rate than the adversarial game; None: the recipe's)."""
 
     stft: float
     mel: float
     adversarial: float
     feature_matching: float
     adv_start: int
+    recon_lr: float | None = None
 
 
 class GANPair(nn.Module):
@@ -90,8 +93,16 @@ class GANVocoderTask(VocoderTask):
         for p in self.model.discriminator.parameters():
             p.requires_grad_(flag)
 
+    def _set_generator_lr(self, step: int) -> None:
+        """The loop scales each group's ``initial_lr`` by the decay; pick it by phase."""
+        w, cfg = self.weights, self.trainer.cfg
+        base = w.recon_lr if (w.recon_lr is not None and step < w.adv_start) else cfg.lr
+        for group in self.trainer.optimizers["g"].param_groups:
+            group["initial_lr"] = base
+
     def training_step(self, model: nn.Module, batch: dict[str, Tensor], step: int) -> dict[str, Tensor]:
         w = self.weights
+        self._set_generator_lr(step)
         real = batch["audio"]
         fake = model("generate", batch["mel"])
         out: dict[str, Tensor] = {}
@@ -127,12 +138,12 @@ class GANVocoderTask(VocoderTask):
 
 
 class MelGANTask(GANVocoderTask):
-    """MelGAN: the default generator (channels 16) against a narrow 3-scale discriminator."""
+    """MelGAN: the default generator (4 bands, channels 48) against a narrow 3-scale discriminator."""
 
     recipe = TrainConfig(steps=8_000, batch_size=4, lr=1e-4, betas=(0.5, 0.9), grad_clip=10.0, log_every=50,
                          val_every=500, val_batches=16, save_every=250, amp=False)
     segment = 8192
-    weights = GANWeights(stft=1.0, mel=1.0, adversarial=1.0, feature_matching=10.0, adv_start=4_000)
+    weights = GANWeights(stft=1.0, mel=1.0, adversarial=1.0, feature_matching=10.0, adv_start=4_000, recon_lr=5e-4)
     d_loss = staticmethod(hinge_d_loss)
     g_loss = staticmethod(hinge_g_loss)
     discriminator_channels = 16  # first layer width (paper 16), capped at 256 (paper 1024) for CPU training
@@ -150,7 +161,7 @@ class HiFiGANTask(GANVocoderTask):
                          weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=500, val_batches=16,
                          save_every=250, amp=False)
     segment = 8192
-    weights = GANWeights(stft=1.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000)
+    weights = GANWeights(stft=1.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000, recon_lr=5e-4)
     d_loss = staticmethod(lsgan_d_loss)
     g_loss = staticmethod(lsgan_g_loss)
     period_channels = (16, 32, 64, 128)  # paper (32, 128, 512, 1024)

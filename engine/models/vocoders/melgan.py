@@ -3,7 +3,12 @@
 Generator: a 7-wide convolution lifts the 80-band mel to ``channels * 2**len(upsample)`` channels; each
 stage upsamples by 8, 8, 2, 2 (transposed convolutions, kernel 2r, hop 256 in all) and halves the width,
 followed by a residual stack of dilations 1, 3, 9; LeakyReLU 0.2, weight norm everywhere, a 7-wide
-convolution to one channel and tanh. Trained against the 3-scale discriminator of
+convolution to one channel and tanh.
+
+With ``bands = 4`` it is Multi-band MelGAN (Yang et al. 2020): the ladder stops at 1/4 of the sample rate
+(upsampling 8, 8 instead of 8, 8, 2, 2), the last convolution makes 4 sub-bands and a PQMF synthesis filter
+bank (:mod:`engine.nn.pqmf`) joins them -- the same network, with its widest layers at a quarter of the
+rate, some 3x faster on a CPU. Trained against the 3-scale discriminator of
 :mod:`engine.nn.discriminators` (hinge loss, feature matching lambda = 10); see
 :mod:`engine.train.vocoder_gan` for the recipe.
 """
@@ -18,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from ...nn.pqmf import PQMF
 from .base import HOP, N_MELS, Vocoder
 
 SLOPE = 0.2  # LeakyReLU slope
@@ -25,16 +31,18 @@ SLOPE = 0.2  # LeakyReLU slope
 
 @dataclass
 class MelGANConfig:
-    """The generator's shape. The paper's is channels=32 (4.3 M parameters)."""
+    """The generator's shape. The paper's full-band MelGAN is channels=32, upsample (8, 8, 2, 2), bands=1
+    (4.3 M parameters); our default is the 4-band variant with channels 48 (0.65 M), fast on a CPU."""
 
-    channels: int = 16  # width of the last (sample-rate) stage; earlier stages are 2x wider per stage
-    upsample: tuple[int, ...] = (8, 8, 2, 2)  # product must be the hop (256)
+    channels: int = 48  # width of the last stage; earlier stages are 2x wider per stage
+    upsample: tuple[int, ...] = (8, 8)  # product times bands must be the hop (256); full band: (8, 8, 2, 2)
     dilations: tuple[int, ...] = (1, 3, 9)  # residual stack after each upsampling
+    bands: int = 4  # 1: full-band MelGAN; 4: Multi-band MelGAN (PQMF synthesis)
     n_mels: int = N_MELS
 
     def __post_init__(self) -> None:
-        if math.prod(self.upsample) != HOP:
-            raise ValueError(f"MelGAN upsampling {self.upsample} must multiply to the hop {HOP}")
+        if math.prod(self.upsample) * self.bands != HOP:
+            raise ValueError(f"MelGAN upsampling {self.upsample} times {self.bands} band(s) must be the hop {HOP}")
 
 
 class ResidualUnit(nn.Module):
@@ -72,12 +80,16 @@ class MelGAN(Vocoder):
             ]
             ch //= 2
             layers += [ResidualUnit(ch, d) for d in config.dilations]
-        layers += [nn.LeakyReLU(SLOPE), nn.ReflectionPad1d(3), weight_norm(nn.Conv1d(ch, 1, 7)), nn.Tanh()]
+        layers += [nn.LeakyReLU(SLOPE), nn.ReflectionPad1d(3), weight_norm(nn.Conv1d(ch, config.bands, 7)), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.pqmf = PQMF(config.bands) if config.bands > 1 else None
 
     def forward(self, mel: Tensor) -> Tensor:
         """mel : Tensor[B x 80 x frames] -> audio Tensor[B x frames * 256]."""
-        return self.net(mel).squeeze(1)
+        x = self.net(mel)  # [B x bands x frames * 256 / bands]
+        if self.pqmf is not None:
+            x = self.pqmf.synthesis(x).clamp(-1.0, 1.0)
+        return x.squeeze(1)
 
     def infer(self, mel: Tensor, **_: object) -> Tensor:
         return self.forward(mel)
