@@ -92,6 +92,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of tunes held out (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="at most N tunes per source (quick runs)")
     p.add_argument("--reuse-tunes", action="store_true", help="re-cut windows from an existing tunes.npz without parsing")
+    p.add_argument("--examples", metavar="DIR", default=None, help="only write the bundled example melodies "
+                   "(public-domain tunes from the corpus) to DIR, e.g. assets/melodies")
     p.set_defaults(func=data_melodies)
 
     p = groups["train"].add_parser("melody", help="train a MusicVAE (mel_2bar or mel_16bar)", description=(
@@ -210,8 +212,12 @@ def attributes(args: argparse.Namespace) -> int:
 
 
 def data_melodies(args: argparse.Namespace) -> int:
-    from ..data.melodies import build_melody_data
+    from ..data.melodies import build_melody_data, write_examples
 
+    if args.examples:
+        for path in write_examples(args.examples):
+            print(path)
+        return 0
     corpus = {"all": None, "none": []}.get(args.corpus)
     if args.corpus not in ("all", "none"):
         corpus = [c.strip() for c in args.corpus.split(",") if c.strip()]

@@ -319,3 +319,37 @@ def load_windows(path: str | Path) -> dict[str, np.ndarray]:
         raise LatentLabError(f"{path} is missing: build it with `latentlab data melodies --out {path.parent}`")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+# -- bundled examples ---------------------------------------------------------------------------------
+
+# Public-domain tunes (Ryan's Mammoth Collection, 1883; a Bach chorale melody) for assets/melodies/:
+# (corpus file, output name, first bar, bars).
+EXAMPLES = (
+    ("ryansMammoth/ArkansasTravellerReel.abc", "arkansas_traveller", 0, 4),
+    ("ryansMammoth/BlackberryBlossomReel.abc", "blackberry_blossom", 0, 4),
+    ("ryansMammoth/AmericanHornpipe.abc", "american_hornpipe", 0, 4),
+    ("ryansMammoth/BanjoReel.abc", "banjo_reel", 0, 4),
+    ("bach/bwv10.7.mxl", "bach_bwv10_7", 0, 4),
+    ("ryansMammoth/BelleOfBostonReel.abc", "belle_of_boston_16bar", 0, 16),
+)
+
+
+def write_examples(out_dir: str | Path = "assets/melodies") -> list[Path]:
+    """Write the bundled example melodies (top lines of EXAMPLES, cut to whole bars) as MIDI files."""
+    from music21 import converter, corpus, stream
+
+    from ..midi import melody_to_midi, write_midi
+
+    out_dir = Path(out_dir)
+    written = []
+    for rel, name, first_bar, bars in EXAMPLES:
+        parsed = converter.parse(str(Path(corpus.__file__).parent / rel))
+        score = parsed.scores[0] if isinstance(parsed, stream.Opus) else parsed
+        melody = _score_tune(score, rel)
+        if melody is None:
+            raise LatentLabError(f"example {rel} is not in a duple meter")
+        start = first_bar * STEPS_PER_BAR
+        window = pad_melody(melody[start:], bars * STEPS_PER_BAR)
+        written.append(write_midi(melody_to_midi(window), out_dir / f"{name}.mid"))
+    return written
