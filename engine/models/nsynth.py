@@ -8,9 +8,10 @@ softmax. Both halves are the shared layers of :mod:`engine.nn.wavenet`; generati
 
 Sizes (the paper's in brackets): encoder 10 layers x 32 channels, kernel 3 [30 x 128]; embedding 16 channels
 pooled over 512 samples [the same]; decoder 20 layers, 32 residual / 32 gate / 64 skip channels, kernel 2
-[30 layers, 512 / 256]. The paper's sizes took 10 days on 32 GPUs; these train on one shared CPU core and
-decode faster than real time on one core, and the pitch input spares the small decoder from having to
-recover the pitch from the embedding alone.
+[30 layers, 512 / 256]. The paper's sizes took 10 days on 32 GPUs; these are sized for training on a
+shared CPU and for decoding at about real time on one CPU core with the core's numba path (the measured
+speed is in the model card), and the pitch input spares the small decoder from having to recover the pitch
+from the embedding alone.
 """
 
 from __future__ import annotations
