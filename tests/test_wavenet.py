@@ -48,7 +48,8 @@ def test_non_causal_stack_sees_both_sides(kernel_size):
 
 def test_wavenet_predicts_each_sample_from_the_past_only():
     torch.manual_seed(0)
-    model = WaveNet(WaveNetConfig(layers=4, dilation_cycle=2, residual_channels=8, gate_channels=8, skip_channels=8)).eval()
+    c = WaveNetConfig(layers=4, dilation_cycle=2, residual_channels=8, gate_channels=8, skip_channels=8)
+    model = WaveNet(c).eval()
     x = torch.randint(0, 256, (1, 40))
     y = x.clone()
     y[0, 20] = (x[0, 20] + 100) % 256

@@ -32,9 +32,8 @@ def _case(name: str, seed: int = 0):
     torch.manual_seed(seed)
     c = WaveNetConfig(**CONFIGS[name])
     model = WaveNet(c).eval()
-    x = torch.randint(0, c.classes, (B, T)) if c.input == "mulaw" and c.output == "softmax" else torch.rand(B, T) * 2 - 1
-    if c.input == "float" and c.output == "softmax":  # fed-back classes enter as their companded value
-        x = torch.randint(0, c.classes, (B, T))
+    # samples as generate returns them: classes for a softmax model (float input or not), else floats
+    x = torch.randint(0, c.classes, (B, T)) if c.output == "softmax" else torch.rand(B, T) * 2 - 1
     cond = torch.randn(B, c.cond_channels, T) if c.cond_channels else None
     g = torch.randn(B, c.global_channels) if c.global_channels else None
     return model, x, cond, g

@@ -146,7 +146,10 @@ def format_result(result: dict[str, Any]) -> str:
         f"{'path':<34}{'samples/s':>12}{'x naive':>10}{'x real time 16k':>17}",
     ]
     naive = result["naive_samples_per_s"]
-    rows = [("naive loop (full receptive field)", "naive_samples_per_s"), ("cached (PyTorch queues)", "cached_samples_per_s")]
+    rows = [
+        ("naive loop (full receptive field)", "naive_samples_per_s"),
+        ("cached (PyTorch queues)", "cached_samples_per_s"),
+    ]
     fast_name = "fast (CUDA graphs)" if result["fast_backend"] == "cuda" else "fast (numba, float32)"
     rows.append((fast_name, "fast_samples_per_s"))
     if "fast_f16_samples_per_s" in result:

@@ -347,7 +347,9 @@ class DilatedEncoder(nn.Module):
         self.in_channels = in_channels
         self.pool = pool
         self.start = DilatedConv1d(in_channels, channels, kernel_size, 1, causal=False)
-        self.layers = nn.Sequential(*(EncoderLayer(channels, kernel_size, d) for d in dilations(layers, dilation_cycle)))
+        self.layers = nn.Sequential(
+            *(EncoderLayer(channels, kernel_size, d) for d in dilations(layers, dilation_cycle))
+        )
         self.to_latent = nn.Conv1d(channels, latent_channels, 1)
         self.receptive_field = receptive_field(layers, dilation_cycle, kernel_size) + kernel_size - 1
 
@@ -355,7 +357,7 @@ class DilatedEncoder(nn.Module):
         """x : Tensor[B x C x T] (or Tensor[B x T] with one input channel) -> Tensor[B x latent x T // pool]"""
         if x.dim() == 2 and self.in_channels == 1:
             x = x[:, None]
-        assert x.dim() == 3 and x.shape[1] == self.in_channels, f"expected [B x {self.in_channels} x T], got {list(x.shape)}"
+        assert x.dim() == 3 and x.shape[1] == self.in_channels, f"want [B x {self.in_channels} x T]: {list(x.shape)}"
         if x.shape[-1] < self.pool:
             raise LatentLabError(f"audio of {x.shape[-1]} samples is shorter than one latent frame ({self.pool})")
         z = self.to_latent(self.layers(self.start(x)))

@@ -51,7 +51,8 @@ class GraphSteps:
         skip = None
         for layer, (d, ring) in enumerate(zip(w.dilations, self.rings)):
             m_len = ring.shape[0]
-            taps = [ring.index_select(0, torch.remainder(self.t - m * d, m_len).view(1))[0] for m in range(k - 1, 0, -1)]
+            past = [torch.remainder(self.t - m * d, m_len).view(1) for m in range(k - 1, 0, -1)]
+            taps = [ring.index_select(0, index)[0] for index in past]
             a = torch.addmm(bias[:, layer], torch.cat(taps + [h], 1), self.taps_t[layer])
             ring.index_copy_(0, torch.remainder(self.t, m_len).view(1), h[None])
             z = torch.tanh(a[:, :G]) * torch.sigmoid(a[:, G:])

@@ -10,7 +10,9 @@ the layout is what matters:
   ``[residual | skip]``;
 - the past taps of a dilated convolution are deferred: a layer of dilation d multiplies its last d inputs
   at once, d steps before they are needed, so those weights are read once per d samples, not every sample;
-- the conditioning projections of all layers arrive precomputed for a whole chunk (one convolution);
+- the conditioning projections of all layers arrive precomputed for a whole chunk (one matrix product);
+- all matrices live in one flat, 64-byte-aligned array in the order a step reads them, addressed by
+  offsets: the hot loop makes no array views (numba would reference-count each one);
 - tanh and sigmoid are a rational approximation (max error 4e-7) that vectorises;
 - ``precision="float16"`` stores the matrices as half floats (converted in registers): half the memory
   traffic, the same arithmetic in float32.
@@ -56,12 +58,14 @@ def _matvec(typingctx, w, w_off, n_blocks, n_in, x, x_off, y, y_off):
 
     def codegen(context, builder, sig, args):
         W, X, Y = (context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 4, 6))
-        w_base, x_base, y_base = builder.gep(W.data, [args[1]]), builder.gep(X.data, [args[5]]), builder.gep(Y.data, [args[7]])
+        w_base, x_base = builder.gep(W.data, [args[1]]), builder.gep(X.data, [args[5]])
+        y_base = builder.gep(Y.data, [args[7]])
         n_blocks, n_in = args[2], args[3]
         f32, i32 = ir.FloatType(), ir.IntType(32)
         vec = ir.VectorType(f32, VB)
         wvec = ir.VectorType(ir.HalfType() if half else f32, VB)
-        fmuladd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fmuladd.v{VB}f32")
+        fn_type = ir.FunctionType(vec, [vec] * 3)
+        fmuladd = cgutils.get_or_insert_function(builder.module, fn_type, f"llvm.fmuladd.v{VB}f32")
         acc = cgutils.alloca_once(builder, vec)
         splat = ir.Constant(ir.VectorType(i32, VB), [0] * VB)
         vb = ir.Constant(n_in.type, VB)
@@ -301,13 +305,16 @@ class FastSteps:
         values = np.ascontiguousarray(values.numpy())
         rows = np.ascontiguousarray(bias.rows.numpy(), np.int64)
         u = np.ascontiguousarray(u.float().numpy())
-        forced_np = np.zeros((batch, 0), np.float32) if forced is None else np.ascontiguousarray(forced.float().cpu().numpy())
+        forced_np = np.zeros((batch, 0), np.float32)
+        if forced is not None:
+            forced_np = np.ascontiguousarray(forced.float().cpu().numpy())
         samples = np.zeros((batch, n), np.float32)
         outputs = np.zeros((batch, n if keep else 0, self.n_out), np.float32)
         _steps(
             t0, n, self.dil, w.kernel_size, w.residual, w.gate, w.skip, self.n_out, w.n_mixtures, self.mixture,
             float(temperature), self.W, self.off_cur, self.off_past, self.off_rs, self.off_w1, self.off_w2,
-            self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, values, rows, u, forced_np, samples, outputs, self.prev,
+            self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, values, rows, u, forced_np, samples, outputs,
+            self.prev,
             self.H, self.H_off, self.P, self.P_off, self.v, self.a, self.z, self.y1, self.y2, self.o,
         )
         return torch.from_numpy(samples), torch.from_numpy(outputs).transpose(1, 2) if keep else None

@@ -20,11 +20,11 @@ audio on every backend, up to float rounding at a CDF boundary.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import LatentLabError
@@ -100,6 +100,41 @@ def fuse_weights(model: WaveNet) -> FusedWeights:
         w1=head1.weight[..., 0].detach().clone(), b1=head1.bias.detach().clone(),
         w2=head2.weight[..., 0].detach().clone(), b2=head2.bias.detach().clone(),
     )
+
+
+@dataclass
+class StepBias:
+    """Each step's conditioning projections for all layers (plus the conv biases), computed once per chunk.
+
+    Conditioning upsampled by repetition repeats its columns, so only the distinct columns are projected:
+    step i uses ``values[:, rows[i]]``.
+    """
+
+    values: Tensor  # [B x n_rows x L x 2G]
+    rows: Tensor  # [n] long, on the CPU
+
+
+@torch.no_grad()
+def step_bias(
+    model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int, batch: int
+) -> StepBias:
+    """The conditioning projections of steps t0..t1 (one matrix product for all layers and steps)."""
+    blocks = model.stack.blocks
+    n, width = len(blocks), 2 * model.config.gate_channels
+    bias = torch.cat([b.conv.bias for b in blocks]).view(1, 1, n * width)
+    if global_cond is not None:
+        weight = torch.cat([b.global_proj.weight for b in blocks])  # [L*2G x Cg]
+        bias = bias + (global_cond @ weight.t())[:, None]
+    rows = torch.zeros(t1 - t0, dtype=torch.long)
+    if cond is not None:
+        c = cond[..., t0:t1]
+        new = torch.ones(t1 - t0, dtype=torch.bool, device=c.device)
+        new[1:] = (c[..., 1:] != c[..., :-1]).any(1).any(0)  # a column differing from the one before
+        rows = (new.cumsum(0) - 1).cpu()
+        weight = torch.cat([b.cond.weight[..., 0] for b in blocks])  # [L*2G x C]
+        bias = torch.baddbmm(bias, c[..., new].transpose(1, 2), weight.t().expand(batch, -1, -1))
+    bias = bias.expand(batch, -1, -1).unflatten(2, (n, width))
+    return StepBias(bias.contiguous(), rows)
 
 
 def class_values(classes: int, device: torch.device | None = None) -> Tensor:
@@ -216,45 +251,15 @@ class CachedSteps:
         samples, outs = [], []
         for i, row in enumerate(bias.rows.tolist()):
             out = self.step(bias.values[:, row])
-            x = sample_outputs(out, u[:, i], temperature, self.w.output, self.w.n_mixtures) if forced is None else forced[:, i]
+            if forced is None:
+                x = sample_outputs(out, u[:, i], temperature, self.w.output, self.w.n_mixtures)
+            else:
+                x = forced[:, i]
             self.prev = x
             samples.append(x)
             if keep:
                 outs.append(out)
         return torch.stack(samples, 1), torch.stack(outs, 2) if keep else None
-
-
-@dataclass
-class StepBias:
-    """Each step's conditioning projections for all layers (plus the conv biases), computed once per chunk.
-
-    Conditioning upsampled by repetition repeats its columns, so only the distinct columns are projected:
-    step i uses ``values[:, rows[i]]``.
-    """
-
-    values: Tensor  # [B x n_rows x L x 2G]
-    rows: Tensor  # [n] long, on the CPU
-
-
-@torch.no_grad()
-def step_bias(model: WaveNet, cond: Tensor | None, global_cond: Tensor | None, t0: int, t1: int, batch: int) -> StepBias:
-    """The conditioning projections of steps t0..t1 (one matrix product for all layers and steps)."""
-    blocks = model.stack.blocks
-    n, width = len(blocks), 2 * model.config.gate_channels
-    bias = torch.cat([b.conv.bias for b in blocks]).view(1, 1, n * width)
-    if global_cond is not None:
-        weight = torch.cat([b.global_proj.weight for b in blocks])  # [L*2G x Cg]
-        bias = bias + (global_cond @ weight.t())[:, None]
-    rows = torch.zeros(t1 - t0, dtype=torch.long)
-    if cond is not None:
-        c = cond[..., t0:t1]
-        new = torch.ones(t1 - t0, dtype=torch.bool, device=c.device)
-        new[1:] = (c[..., 1:] != c[..., :-1]).any(1).any(0)  # a column differing from the one before
-        rows = (new.cumsum(0) - 1).cpu()
-        weight = torch.cat([b.cond.weight[..., 0] for b in blocks])  # [L*2G x C]
-        bias = torch.baddbmm(bias, c[..., new].transpose(1, 2), weight.t().expand(batch, -1, -1))
-    bias = bias.expand(batch, -1, -1).unflatten(2, (n, width))
-    return StepBias(bias.contiguous(), rows)
 
 
 def _check(model: WaveNet, n_samples: int, cond: Tensor | None, global_cond: Tensor | None,
@@ -287,7 +292,7 @@ def _resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         if device.type == "cuda":
             return "cuda"
-        return "fast" if device.type == "cpu" else "cached"
+        return "fast" if device.type == "cpu" and importlib.util.find_spec("numba") else "cached"
     if backend == "cuda" and device.type != "cuda":
         raise LatentLabError("the 'cuda' backend needs the model on a CUDA GPU")
     if backend == "fast" and device.type != "cpu":
@@ -375,7 +380,9 @@ def generate(
     samples in [-1, 1] for a logistic-mixture model
     """
     batch = _check(model, n_samples, cond, global_cond, batch, temperature, backend)
-    samples, _ = _run(model, n_samples, cond, global_cond, batch, temperature, backend, seed, progress, None, False, precision)
+    samples, _ = _run(
+        model, n_samples, cond, global_cond, batch, temperature, backend, seed, progress, None, False, precision
+    )
     return samples.long() if model.config.output == "softmax" else samples
 
 
