@@ -161,14 +161,20 @@ def quantize_notes(
         raise LatentLabError(
             f"{name} is longer than {MAX_STEPS // STEPS_PER_BAR} bars of 16th notes: cut it into shorter files"
         )
-    # Onsets that were distinct in the file but land on the same 16th step.
-    raw_onsets = {round(pm.time_to_tick(n.start)) for inst in instruments for n in inst.notes}
-    grid_onsets = {n[0] for n in notes}
-    if len(raw_onsets) >= 8 and 1 - len(grid_onsets) / len(raw_onsets) > COLLISION_LIMIT:
+    # Onsets that were distinct in the file (more than a 64th note apart, so strummed or slightly
+    # ragged chords count once) but land on the same 16th step.
+    raw = 0
+    last = -math.inf
+    for tick in sorted({pm.time_to_tick(n.start) for inst in instruments for n in inst.notes}):
+        if tick - last > pm.resolution / 16:
+            raw += 1
+        last = tick
+    grid = len({n[0] for n in notes})
+    if raw >= 8 and 1 - grid / raw > COLLISION_LIMIT:
         raise LatentLabError(
-            f"{name} cannot be quantised to 16th notes: {len(raw_onsets) - len(grid_onsets)} of {len(raw_onsets)} "
-            "onsets fall on the same grid step (free-tempo recording or very fast notes); "
-            "re-export it with a tempo map that matches the playing, or slow it down"
+            f"{name} cannot be quantised to 16th notes: {raw - grid} of {raw} onsets fall on the same grid step "
+            "(free-tempo recording or very fast notes); re-export it with a tempo map that matches the playing, "
+            "or slow it down"
         )
     return notes
 

@@ -138,13 +138,24 @@ def test_corrupt_midi_is_an_error(tmp_path):
 
 
 def test_unquantisable_midi_is_an_error():
-    # 40 notes 10 ms apart: free-running notes far faster than the 16th grid.
+    # 40 notes 40 ms apart: free-running notes three times faster than the 16th grid (125 ms).
     pm = pretty_midi.PrettyMIDI(initial_tempo=120)
     inst = pretty_midi.Instrument(program=0)
-    inst.notes = [pretty_midi.Note(100, 60 + i % 12, i * 0.01, i * 0.01 + 0.2) for i in range(40)]
+    inst.notes = [pretty_midi.Note(100, 60 + i % 12, i * 0.04, i * 0.04 + 0.2) for i in range(40)]
     pm.instruments.append(inst)
     with pytest.raises(LatentLabError, match="cannot be quantised"):
         melody_from_midi(pm)
+
+
+def test_strummed_chords_are_not_off_grid():
+    # Chords whose notes are 5-15 ms apart (a human strum) on a clean 16th grid quantise fine.
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=24)
+    for i in range(16):
+        inst.notes += [pretty_midi.Note(90, 55 + k * 4 + i % 3, i * 0.25 + k * 0.007, i * 0.25 + 0.24) for k in range(3)]
+    pm.instruments.append(inst)
+    melody = melody_from_midi(pm)
+    assert [s for s, _, _ in melody_notes(melody)] == [2 * i for i in range(16)]
 
 
 def test_error_messages_are_one_line():

@@ -16,9 +16,7 @@ import dataclasses
 import json
 import math
 import shlex
-import sys
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +260,7 @@ def train_melody(
     data_path: str | Path | None = None,
     model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Train recipe ``config`` (resuming from ``run_dir``), then export a checkpoint to ``out``.
 
@@ -287,6 +286,10 @@ def train_melody(
     trainer.fit()
     if not trainer.is_main:
         return {}
-    command = "latentlab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[0].endswith("latentlab") else f"latentlab train melody --config {config}"
+    if command is None:
+        command = f"latentlab train melody --config {config}"
+        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path)):
+            if value is not None:
+                command += f" {flag} {shlex.quote(str(value))}"
     train_figures = {"step": trainer.step, "hours": round(_training_hours(run_dir), 2), "device": describe_device(dev)}
     return export_checkpoint(model, config, recipe, data, out, command, train_figures, device=dev)
