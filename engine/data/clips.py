@@ -222,8 +222,12 @@ def build_clips(
         from tqdm.auto import tqdm
 
         iterator = tqdm(list(iterator), desc="rendering", unit="piece")
+    seen: set[str] = set()
     for (piece_id, source, parts), kind in iterator:
         qpm = float(rng.uniform(*QPM_RANGE))
+        if piece_id in seen:  # a corpus file holding two versions of a piece: keep the first
+            continue
+        seen.add(piece_id)
         midi = _piece_midi(parts, qpm, max_seconds, _transpose_for(parts, kind))
         if not midi.instruments:
             continue

@@ -40,7 +40,7 @@ BEST = "best"
 # samples, 1e-3 x 0.995 per epoch, 3 days on 48 GPUs; ours: one shared CPU thread).
 RECIPE = TrainConfig(
     steps=20_000, batch_size=1, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, grad_clip=1.0,
-    log_every=25, val_every=250, val_batches=8, save_every=50, seed=0,
+    log_every=10, val_every=100, val_batches=4, save_every=20, seed=0,
 )
 SEGMENT = 4000  # samples per training segment (5 latent frames of 800; short, for more steps per CPU hour)
 TINY = dict(segment=800, val_every=10, save_every=10, log_every=5)  # --size tiny (tests)
