@@ -97,3 +97,10 @@ def test_tiny_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path, monkeyp
     recipe.train_timbre(tmp_path / "data", out=tmp_path / "ckpt", run_dir=tmp_path / "run", steps=41, batch_size=8,
                         window=256, config='{"decoder_layers": 9}', progress=False)
     assert load_checkpoint(out).build_config(NSynthConfig).decoder_layers == TINY["decoder_layers"]
+    # --export writes the run's saved state without training
+    exported = recipe.train_timbre(tmp_path / "data", out=tmp_path / "exported", run_dir=tmp_path / "run",
+                                   export_only=True, progress=False)
+    trained = load_checkpoint(out).tensors
+    assert all(torch.equal(v, trained[k]) for k, v in load_checkpoint(exported).tensors.items())
+    with pytest.raises(LatentLabError, match="no saved training state"):
+        recipe.train_timbre(tmp_path / "data", out=tmp_path / "x", run_dir=tmp_path / "nothing", export_only=True)

@@ -78,6 +78,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t.add_argument("--config", help="model size overrides as JSON, e.g. '{\"decoder_layers\": 10}'")
     t.add_argument("--run-dir", default="runs/timbre", help="resumable state and log (default runs/timbre)")
     t.add_argument("--out", default="checkpoints/timbre", help="checkpoint folder to write (default checkpoints/timbre)")
+    t.add_argument("--export", action="store_true", help="only write the checkpoint from the run's last saved state")
     add_device_arg(t)
     t.set_defaults(func=run_train)
 
@@ -130,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     out = train_timbre(args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
                        steps=args.steps, batch_size=args.batch_size, lr=args.lr, window=args.window,
-                       config=args.config)
+                       config=args.config, export_only=args.export)
     print(f"saved {out}")
     return 0
 

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from ..checkpoint import config_from_dict, save_checkpoint
-from ..data.nsynth import NoteWindows
+from ..data.nsynth import DATASET_INFO, NoteWindows
 from ..errors import LatentLabError
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
 from .loop import TrainConfig, Trainer, TrainTask
@@ -72,6 +72,7 @@ def train_timbre(
     window: int | None = None,
     config: dict[str, Any] | str | None = None,
     progress: bool = True,
+    export_only: bool = False,
 ) -> Path:
     """Train (or resume) the timbre autoencoder and write its checkpoint.
 
@@ -83,6 +84,8 @@ def train_timbre(
     steps, batch_size, lr : override the recipe (:data:`RECIPE`)
     window : samples per training window (default :data:`WINDOW`)
     config : NSynthConfig field overrides (a dict or JSON text) for a new run
+    export_only : write the checkpoint from the run's last saved state without training (e.g. while the
+        run goes on in the background)
 
     Returns
     -------
@@ -99,10 +102,15 @@ def train_timbre(
     val_set = fixed_subset(NoteWindows(data, "valid", window=window), VAL_WINDOWS)
     torch.manual_seed(cfg.seed)
     model = NSynthAutoencoder(model_cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_cfg), indent=1) + "\n")
+    if not export_only:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_cfg), indent=1) + "\n")
     trainer = Trainer(TimbreTask(model), train_set, val_set, cfg, run_dir, device=device, progress=progress)
-    trainer.fit()
+    if export_only:
+        if not trainer.load_state():
+            raise LatentLabError(f"{run_dir} holds no saved training state to export yet")
+    else:
+        trainer.fit()
     if not trainer.is_main:
         return Path(out)
     record = last_logged(run_dir)
@@ -122,30 +130,63 @@ def last_logged(run_dir: Path) -> dict[str, float]:
     return record
 
 
+def describe_data(data: str | Path) -> str:
+    """One sentence on a dataset folder, from its ``dataset.json`` when ``latentlab data notes`` made it."""
+    info_path = Path(data) / DATASET_INFO
+    if not info_path.exists():
+        return f"`{data}`: an NSynth-layout folder (nsynth-train / nsynth-valid)."
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    pitches, velocities = info.get("pitches", []), info.get("velocities", [])
+    return (f"`{data}`, made by `latentlab data notes -o {data}` (FluidSynth + FluidR3_GM): "
+            f"{len(info.get('programs', {}))} General MIDI programs covering the NSynth families, pitches "
+            f"{min(pitches, default=0)}-{max(pitches, default=0)} ({len(pitches)} values, each within its instrument's "
+            f"range), velocities {'/'.join(map(str, velocities))}; "
+            + " / ".join(f"{n} {name}" for name, n in info.get("notes", {}).items())
+            + " notes. Split: every 5th pitch of each instrument goes to validation, so validation notes are "
+            "pitches their instrument never played in training.")
+
+
+def recipe_command(data: str | Path, steps: int, cfg: TrainConfig, window: int, model_cfg: NSynthConfig) -> str:
+    """The ``latentlab train timbre`` command that reproduces a run (only the non-default options)."""
+    parts = [f"latentlab train timbre --data {data} --steps {steps}"]
+    if cfg.batch_size != RECIPE.batch_size:
+        parts.append(f"--batch-size {cfg.batch_size}")
+    if cfg.lr != RECIPE.lr:
+        parts.append(f"--lr {cfg.lr}")
+    if window != WINDOW:
+        parts.append(f"--window {window}")
+    changed = {k: v for k, v in dataclasses.asdict(model_cfg).items() if getattr(NSynthConfig(), k) != v}
+    if changed:
+        parts.append(f"--config '{json.dumps(changed)}'")
+    return " ".join(parts)
+
+
 def card_text(model_cfg: NSynthConfig, cfg: TrainConfig, extra: dict[str, Any]) -> str:
     """The model card written at the end of training (``latentlab bench timbre --card`` adds the figures)."""
     params = sum(p.numel() for p in NSynthAutoencoder(model_cfg).parameters())
     m = extra["last_metrics"]
+    command = recipe_command(extra["data"], extra["trained_steps"], cfg, extra["window"], model_cfg)
+    frames = 64_000 // model_cfg.hop
     return f"""# timbre — NSynth-style WaveNet autoencoder
 
-A non-causal dilated encoder ({model_cfg.encoder_layers} layers x {model_cfg.encoder_channels} channels) turns a
-4 s, 16 kHz note into a {model_cfg.latent_channels}-channel embedding, one frame per {model_cfg.hop} samples
-(125 frames); a causal WaveNet decoder ({model_cfg.decoder_layers} layers, {model_cfg.residual_channels} residual /
-{model_cfg.skip_channels} skip channels) conditioned on the repeated embedding and on the MIDI pitch
-({model_cfg.pitch_channels}-d embedding; 0 = none) predicts 8-bit mu-law samples. {params:,} parameters.
+A non-causal dilated encoder ({model_cfg.encoder_layers} layers x {model_cfg.encoder_channels} channels, kernel
+{model_cfg.encoder_kernel}) turns a 4 s, 16 kHz note into a {model_cfg.latent_channels}-channel embedding, one frame
+per {model_cfg.hop} samples ({frames} frames); a causal WaveNet decoder ({model_cfg.decoder_layers} layers,
+{model_cfg.residual_channels} residual / {model_cfg.skip_channels} skip channels, kernel {model_cfg.decoder_kernel})
+conditioned on the repeated embedding and on the MIDI pitch ({model_cfg.pitch_channels}-d embedding; 0 = none)
+predicts 8-bit mu-law samples. {params:,} parameters ({params * 4 / 2**20:.1f} MB as float32).
 
 ## Data
-`{extra['data']}`: {extra['train_notes']} training notes rendered by `latentlab data notes` (FluidSynth +
-FluidR3_GM, 33 General MIDI programs, three per NSynth family, pitches 24-96 step 2 within each instrument's
-range, velocities 25/50/75/100/127). Validation notes are pitches each instrument never played in training.
+{describe_data(extra['data'])}
 
 ## Recipe
-    latentlab train timbre --data {extra['data']} --steps {cfg.steps} --batch-size {cfg.batch_size}
+    {command}
 
-Adam lr {cfg.lr} x {cfg.lr_decay}/step (floor {cfg.lr_min}), batch {cfg.batch_size} windows of {extra['window']}
-samples, gradient clip {cfg.grad_clip}; trained {extra['trained_steps']} steps on one CPU thread.
+Adam lr {cfg.lr} x {cfg.lr_decay} per step (floor {cfg.lr_min}), batch {cfg.batch_size} random windows of
+{extra['window']} samples, gradient clip {cfg.grad_clip}; {extra['trained_steps']} steps on one CPU thread
+(the run resumes from its state in `--run-dir`, so a longer `--steps` continues it).
 
-## Training figures (teacher-forced, at the last validation)
-train loss {m.get('loss', float('nan')):.3f} nats, validation loss {m.get('val_loss', float('nan')):.3f} nats,
-validation next-sample accuracy {m.get('val_accuracy', float('nan')):.3f}.
+## Training figures (teacher-forced, at the last validation: {VAL_WINDOWS} fixed validation windows)
+train loss {m.get('loss', float('nan')):.3f} nats/sample, validation loss {m.get('val_loss', float('nan')):.3f}
+nats/sample (uniform guessing: 5.545), validation next-sample accuracy {m.get('val_accuracy', float('nan')):.3f}.
 """
