@@ -12,12 +12,12 @@ HELP = "NSynth-style WaveNet autoencoder: encode, decode, reconstruct and morph 
 MODEL_HELP = "checkpoint name or folder (default: the shipped 'timbre')"
 
 
-def _common(p: argparse.ArgumentParser, sampling: bool = True) -> None:
+def _common(p: argparse.ArgumentParser) -> None:
+    """--model, the decoder's pitch and the sampling options, --device."""
     p.add_argument("--model", default="timbre", help=MODEL_HELP)
-    if sampling:
-        p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio; 60 for decode)")
-        p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
-        p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio; 60 for decode)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_device_arg(p)
 
 
