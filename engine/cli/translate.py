@@ -71,6 +71,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--seconds", type=float, default=2.0, help="length of each excerpt (default 2 s)")
     p.add_argument("--json", default=None, help="also write the figures here")
     p.add_argument("--save-audio", default=None, help="write the translated excerpts to this directory")
+    p.add_argument("--card", action="store_true", help="write the figures into the model's card.md")
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
     p.set_defaults(func=run_bench)
@@ -127,7 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import json
 
-    from ..bench.translate import bench_translate, format_report
+    from ..bench.translate import bench_translate, format_report, update_card
 
     report = bench_translate(
         args.data, model=args.model, source=args.source, clips=args.clips, seconds=args.seconds,
@@ -136,4 +137,8 @@ def run_bench(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if args.card:
+        command = (f"latentlab bench translate --data {args.data} --model {args.model} --source {args.source} "
+                   f"--clips {args.clips} --seconds {args.seconds} --seed {args.seed} --card")
+        print(f"updated {update_card(args.model, report, command)}")
     return 0
