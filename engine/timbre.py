@@ -35,6 +35,7 @@ MAX_DECODE_FRAMES = 8 * 125  # an embedding longer than this (32 s of audio) is 
 MAX_STEPS = 16  # most morph steps
 MAX_GRID = 5  # most rows / columns of a grid
 DEFAULT_PITCH = 60  # the decoder's pitch when decoding an embedding with none given
+PITCH_RANGE = (21, 108)  # NSynth's pitches, the ones the decoder's pitch input is trained on
 SEARCH_SEMITONES = 24  # pYIN looks this far either side of a known pitch
 DEFAULT_MODEL = "timbre"
 # Bundled example notes (NSynth layout), made by
@@ -182,13 +183,18 @@ def estimate_pitch(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> int:
     return int(np.clip(np.round(librosa.hz_to_midi(np.median(f0[:n][loud]))), 0, 127))
 
 
+def check_pitch(pitch: int) -> int:
+    low, high = PITCH_RANGE
+    if not low <= int(pitch) <= high:
+        raise LatentLabError(f"pitch must be a MIDI pitch in {low}..{high} (the range the model knows), got {pitch}")
+    return int(pitch)
+
+
 def pitch_for(audio: np.ndarray, pitch: int | None = None) -> int:
-    """``pitch`` when given (checked), else the estimate from the audio."""
+    """``pitch`` when given (checked), else the estimate from the audio, moved into :data:`PITCH_RANGE`."""
     if pitch is not None:
-        if not 0 <= int(pitch) <= 127:
-            raise LatentLabError(f"pitch must be a MIDI pitch 0..127, got {pitch}")
-        return int(pitch)
-    return estimate_pitch(audio)
+        return check_pitch(pitch)
+    return int(np.clip(estimate_pitch(audio), *PITCH_RANGE))
 
 
 # -- encode / decode ------------------------------------------------------------------------------
@@ -253,6 +259,8 @@ def decode(
     single = np.ndim(z) == 2
     z = torch.from_numpy(check_embedding(z, model)).to(_device(model))
     pitches = torch.as_tensor(np.broadcast_to(np.asarray(pitch, dtype=np.int64), (z.shape[0],)).copy())
+    for p in pitches.tolist():
+        check_pitch(p)
     if temperature < 0:
         raise LatentLabError(f"temperature must be >= 0, got {temperature}")
     classes = model.decode(z, pitches if model.pitch_embed is not None else None, temperature=temperature,

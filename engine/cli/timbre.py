@@ -62,7 +62,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     d = groups["data"].add_parser("notes", help=help_text, description=help_text)
     d.add_argument("-o", "--out", default="data/notes", help="dataset folder (default data/notes)")
     d.add_argument("--programs", type=int, nargs="+", help="General MIDI programs (default: 33, three per NSynth family)")
-    d.add_argument("--pitches", nargs="+", help="MIDI pitches, e.g. 48 60 72 or 24-96:2 (default 24-96:2, "
+    d.add_argument("--pitches", nargs="+", help="MIDI pitches, e.g. 48 60 72 or 24-96:2 (default 21-108, "
                                                 "within each instrument's range)")
     d.add_argument("--velocities", type=int, nargs="+", help="MIDI velocities (default NSynth's 25 50 75 100 127)")
     d.add_argument("--no-split", action="store_true", help="one folder with every note instead of nsynth-train/valid")

@@ -57,7 +57,7 @@ FIELDS = ("note", "note_str", "instrument", "instrument_str", "pitch", "velocity
 
 # The default instruments: three General MIDI programs per NSynth family, each with the pitch range it plays.
 PROGRAMS: dict[int, tuple[str, str, int, int]] = {  # program: (family, GM name, lowest, highest pitch)
-    0: ("keyboard", "Acoustic Grand Piano", 24, 96),
+    0: ("keyboard", "Acoustic Grand Piano", 21, 108),  # all 88 keys: every pitch NSynth has is trained
     4: ("keyboard", "Electric Piano 1", 28, 96),
     6: ("keyboard", "Harpsichord", 29, 89),
     8: ("mallet", "Celesta", 60, 96),
@@ -91,7 +91,7 @@ PROGRAMS: dict[int, tuple[str, str, int, int]] = {  # program: (family, GM name,
     53: ("vocal", "Voice Oohs", 48, 79),
     54: ("vocal", "Synth Voice", 48, 84),
 }
-DEFAULT_PITCHES = tuple(range(24, 97, 2))  # intersected with each instrument's range
+DEFAULT_PITCHES = tuple(range(21, 109))  # NSynth's 21..108, intersected with each instrument's range
 
 
 @dataclass(frozen=True)
