@@ -261,7 +261,7 @@ def train_vocoder(
     """
     import json
 
-    from .data.vocoder_audio import VocoderSegments
+    from .data.vocoder_audio import MIN_SCORED_PEAK, VocoderSegments
     from .train import Trainer
     from .train.loop import train_config_from_args
 
@@ -269,7 +269,8 @@ def train_vocoder(
     task = task_cls.create(config)
     cfg = train_config_from_args(task_cls.recipe, {"steps": steps, "batch_size": batch_size, **train_overrides})
     train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
-    val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64)
+    val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,
+                              min_peak=MIN_SCORED_PEAK)
     run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
     out = Path(out) if out else checkpoint_dir(name)
     metrics = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress).fit()

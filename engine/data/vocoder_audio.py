@@ -34,6 +34,8 @@ SAMPLE_RATE = MelConfig().sample_rate
 DEFAULT_PROGRAMS = (0, 4, 6, 11, 19, 21, 24, 25, 32, 40, 42, 48, 52, 56, 60, 65, 68, 71, 73, 80, 89)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a")
 VAL_FRACTION = 0.1  # share of pieces / files held out for validation
+MIN_SCORED_PEAK = 0.01  # validation excerpts quieter than this (-40 dBFS peak) are not scored: the spectral
+# convergence of near-silence measures only the noise floor and would swamp the average
 MAX_FILE_SECONDS = 600.0  # longest audio file taken from a folder (longer ones are cut)
 
 
@@ -231,11 +233,14 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
 
 def validation_clips(data_dir: str | Path, seconds: float = 4.0, count: int = 8) -> list[tuple[str, np.ndarray]]:
     """``count`` validation excerpts of ``seconds`` each, float32, spread evenly over the validation clips
-    (a clip gives several excerpts when there are fewer clips than ``count``)."""
+    (a clip gives several excerpts when there are fewer clips than ``count``); near-silent excerpts are skipped."""
     audio, offsets, names = load_split(data_dir, "val")
     n = int(seconds * SAMPLE_RATE)
     lengths = np.diff(offsets)
     slots = [(i, j) for i in range(len(names)) for j in range(max(1, int(lengths[i] // n)))]
+    limit = MIN_SCORED_PEAK * 32767
+    slots = [(i, j) for i, j in slots
+             if np.abs(audio[offsets[i] + j * n : min(offsets[i] + (j + 1) * n, offsets[i + 1])]).max(initial=0) >= limit]
     if not slots:
         return []
     picks = np.linspace(0, len(slots) - 1, min(count, len(slots))).round().astype(int)
@@ -254,25 +259,36 @@ class VocoderSegments(Dataset):
     Item i is ``{"audio": Tensor[segment], "mel": Tensor[80 x segment // 256]}``. Training items start at
     i * segment plus a jitter seeded by (i, ``seed``) -- deterministic, so a resumed run sees the same
     data; validation items (``jitter=False``) are fixed. A segment never crosses two clips; clips
-    shorter than a segment are zero-padded.
+    shorter than a segment are zero-padded. ``min_peak`` drops segments quieter than that (for validation:
+    see ``MIN_SCORED_PEAK``); training keeps them, so the vocoder learns silence too.
     """
 
     def __init__(self, data_dir: str | Path, split: str, segment: int = 8192, jitter: bool = True,
-                 max_items: int | None = None, seed: int = 0, cfg: MelConfig = MelConfig()):
+                 max_items: int | None = None, seed: int = 0, cfg: MelConfig = MelConfig(),
+                 min_peak: float | None = None):
         if segment % cfg.hop_length:
             raise LatentLabError(f"segment must be a multiple of {cfg.hop_length}, got {segment}")
         self.audio, self.offsets, self.names = load_split(data_dir, split)
         if len(self.audio) == 0:
             raise LatentLabError(f"the {split} split of {data_dir} is empty: rebuild it with more audio")
         self.segment, self.jitter, self.seed, self.cfg = segment, jitter, seed, cfg
-        n = max(1, len(self.audio) // segment)
-        self.n = n if max_items is None else min(n, max_items)
+        self.n = max(1, len(self.audio) // segment)
+        self.items = list(range(self.n))
+        if min_peak is not None:
+            limit = min_peak * 32767
+            self.items = [i for i in self.items if self._peak(i) >= limit] or self.items
+        if max_items is not None:
+            self.items = self.items[:max_items]
+
+    def _peak(self, i: int) -> int:
+        _, hi, start = self.start(i)
+        return int(np.abs(self.audio[start : min(start + self.segment, hi)]).max(initial=0))
 
     def __len__(self) -> int:
-        return self.n
+        return len(self.items)
 
     def start(self, i: int) -> tuple[int, int, int]:
-        """(clip start, clip end, segment start) of item i in the concatenated audio."""
+        """(clip start, clip end, segment start) of segment i (of ``n``) in the concatenated audio."""
         pos = i * len(self.audio) // self.n
         if self.jitter:
             pos += int(np.random.default_rng((self.seed, i)).integers(0, self.segment))
@@ -283,7 +299,7 @@ class VocoderSegments(Dataset):
         return lo, hi, start
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        _, hi, start = self.start(i)
+        _, hi, start = self.start(self.items[i])
         piece = self.audio[start : min(start + self.segment, hi)].astype(np.float32) / 32767
         audio = torch.zeros(self.segment)
         audio[: len(piece)] = torch.from_numpy(piece)
