@@ -93,3 +93,20 @@ def test_silent_clip_is_refused(shipped, tmp_path, capsys):
     sf.write(str(src), np.zeros(8000), 16000)
     assert main(["translate", str(src), "--to", "saw", "-o", str(tmp_path / "o.wav")]) == 1
     assert "silent" in capsys.readouterr().err
+
+
+def test_parallel_chunks_cover_the_clip_and_cross_fade_to_unity():
+    length = 50_000
+    spans = ops._chunks(length, 4)
+    assert spans[0][0] == 0 and spans[-1][1] == length
+    for (a0, b0), (a1, b1) in zip(spans, spans[1:]):
+        assert b0 - a1 == ops.FADE  # neighbours share exactly the cross-fade
+    joined = ops._join([np.ones(b - a, dtype=np.float32) for a, b in spans], spans, length)
+    assert np.allclose(joined, 1.0)
+
+
+def test_streams_do_not_change_the_length(shipped):
+    audio = (0.5 * np.sin(np.arange(20_000) / 9)).astype(np.float32)
+    one = ops.translate(audio, "sine", streams=1)["sine"]
+    three = ops.translate(audio, "sine", streams=3)["sine"]
+    assert one.shape == three.shape == (20_000,)
