@@ -252,13 +252,16 @@ def train_vocoder(
     batch_size: int | None = None,
     config: Any | None = None,
     progress: bool = True,
+    export_only: bool = False,
     **train_overrides: Any,
 ) -> Path:
     """Train vocoder ``name`` on ``data_dir`` (resumes from ``run_dir``) and save it to ``out``.
 
     Returns the checkpoint directory. ``config`` overrides the model's default Config (tests use tiny
     ones); ``train_overrides`` set other TrainConfig fields (lr, log_every, val_every, save_every, ...).
+    ``export_only``: write the checkpoint from the run's last saved state without training.
     """
+    import dataclasses
     import json
 
     from .data.vocoder_audio import MIN_SCORED_PEAK, VocoderSegments
@@ -273,7 +276,14 @@ def train_vocoder(
                               min_peak=MIN_SCORED_PEAK)
     run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
     out = Path(out) if out else checkpoint_dir(name)
-    metrics = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress).fit()
+    trainer = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress)
+    if export_only:
+        if not trainer.load_state():
+            raise LatentLabError(f"{run_dir} holds no saved training state to export")
+        metrics = {"step": trainer.step}
+        cfg = dataclasses.replace(cfg, steps=trainer.step)
+    else:
+        metrics = trainer.fit()
     manifest = Path(data_dir) / "manifest.json"
     extra = {
         "steps": cfg.steps,

@@ -66,6 +66,11 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
     assert main(["train", "vocoder", "melgan", "--data", str(corpus), "--steps", "2", "--batch-size", "2",
                  "--run-dir", str(tmp_path / "run")]) == 0
     assert (tmp_path / "ckpts" / "melgan" / "model.safetensors").exists()
+    assert main(["train", "vocoder", "melgan", "--data", str(corpus), "--run-dir", str(tmp_path / "run"),
+                 "--export", "--out", str(tmp_path / "exported")]) == 0
+    assert "--steps 2 " in (tmp_path / "exported" / "card.md").read_text()
+    assert main(["train", "vocoder", "melgan", "--data", str(corpus), "--run-dir", str(tmp_path / "none"),
+                 "--export", "--out", str(tmp_path / "exported")]) == 1
     out = tmp_path / "out.wav"
     assert main(["vocode", str(wav), "--vocoder", "melgan", "-o", str(out)]) == 0
     assert len(sf.read(out)[0]) == (22050 // 256) * 256

@@ -55,6 +55,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t.add_argument("--lr", type=float, help="learning rate (default: the vocoder's recipe)")
     t.add_argument("--run-dir", help="where the resumable state and log go (default runs/vocoder_NAME)")
     t.add_argument("--out", help="checkpoint folder to write (default checkpoints/NAME)")
+    t.add_argument("--export", action="store_true", help="write the checkpoint from the run's last save, no training")
     add_device_arg(t)
     t.set_defaults(func=run_train)
 
@@ -158,7 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     out = train_vocoder(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export,
     )
     print(f"saved {out}")
     return 0
