@@ -13,9 +13,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from .checkpoint import CARD_FILE
 from .data.vocoder_audio import validation_clips
 from .metrics import mel_distance, mr_stft_distance, torch_threads
-from .vocode import VOCODERS, analyze, is_available, load_vocoder, synthesize
+from .vocode import VOCODERS, analyze, checkpoint_dir, is_available, load_vocoder, synthesize
+
+CARD_BEGIN, CARD_END = "<!-- bench vocoders -->", "<!-- /bench vocoders -->"
 
 
 def _time(name: str, mels: list[np.ndarray], device: torch.device) -> tuple[float, list[np.ndarray]]:
@@ -87,3 +90,25 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             lines.append(f"Better than Griffin-Lim on MR-STFT: {', '.join(beat) or 'none'}"
                          + (f"; not better: {', '.join(lost)}." if lost else "."))
     return "\n".join(lines)
+
+
+def write_cards(rows: list[dict[str, Any]], command: str) -> list[Path]:
+    """Put each trained vocoder's measured row (next to Griffin-Lim's) and ``command`` into its card.md,
+    between the ``<!-- bench vocoders -->`` markers (replacing what an earlier run wrote there)."""
+    gl = [r for r in rows if r["vocoder"] == "griffinlim" and r["status"] == "ok"]
+    written = []
+    for row in rows:
+        card = checkpoint_dir(row["vocoder"]) / CARD_FILE
+        if row["vocoder"] == "griffinlim" or row["status"] != "ok" or not card.exists():
+            continue
+        section = "\n".join([CARD_BEGIN, f"Measured with `{command}` (one run, side by side):", "",
+                             format_table(gl + [row]).split("\n\n")[0], CARD_END])
+        text = card.read_text(encoding="utf-8")
+        if CARD_BEGIN in text and CARD_END in text:
+            head, rest = text.split(CARD_BEGIN, 1)
+            text = head + section + rest.split(CARD_END, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+        card.write_text(text, encoding="utf-8")
+        written.append(card)
+    return written

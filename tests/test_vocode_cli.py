@@ -79,3 +79,9 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
                  "--vocoders", "griffinlim", "melgan", "hifigan"]) == 0
     table = capsys.readouterr().out
     assert "| melgan |" in table and "| hifigan | not trained |" in table and "Fastest neural vocoder" in table
+    for _ in range(2):  # the card's bench section is replaced, not appended twice
+        assert main(["bench", "vocoders", "--data", str(corpus), "--clips", "1", "--seconds", "0.5",
+                     "--threads", "1", "--vocoders", "griffinlim", "melgan", "--card"]) == 0
+    card = (tmp_path / "ckpts" / "melgan" / "card.md").read_text()
+    assert card.count("<!-- bench vocoders -->") == 1 and "| griffinlim | 0 |" in card and "| melgan |" in card
+    assert "`latentlab bench vocoders --data " in card

@@ -67,6 +67,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--threads", type=int, default=2, help="CPU threads for the timing (default 2)")
     b.add_argument("--vocoders", nargs="+", choices=NAMES, help="only these (default: all)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    b.add_argument("--card", action="store_true", help="also write each trained vocoder's row into its card.md")
     add_device_arg(b)
     b.set_defaults(func=run_bench)
 
@@ -169,11 +170,16 @@ def run_bench(args: argparse.Namespace) -> int:
     import json
 
     from ..device import resolve_device
-    from ..vocode_bench import bench_vocoders, format_table
+    from ..vocode_bench import bench_vocoders, format_table, write_cards
 
     rows = bench_vocoders(
         args.data, names=args.vocoders, device=resolve_device(args.device), clips=args.clips,
         seconds=args.seconds, threads=args.threads,
     )
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    if args.card:
+        command = (f"latentlab bench vocoders --data {args.data} --clips {args.clips} --seconds {args.seconds:g} "
+                   f"--threads {args.threads}" + (f" --vocoders {' '.join(args.vocoders)}" if args.vocoders else ""))
+        for card in write_cards(rows, command):
+            print(f"wrote {card}")
     return 0
