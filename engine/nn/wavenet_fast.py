@@ -3,19 +3,18 @@
 At batch 1 a WaveNet step is a chain of small matrix-vector products whose cost is reading the weights, so
 the layout is what matters:
 
-- every matrix [out x in] is stored as blocks of VB = 64 outputs, ``[out / VB x in x VB]`` (zero-padded),
-  and multiplied by :func:`_matvec`, a loop over the inputs that accumulates 64 outputs in vector registers
-  (written as LLVM IR so it vectorises the same way on every CPU);
-- residual and skip 1x1 convolutions are one matrix, accumulated straight into one state vector
+- every matrix lives in one flat, 64-byte-aligned array, in the order a step reads it, as blocks of 64
+  outputs multiplied by the vector kernels of :mod:`engine.nn.simd` (operands are array + offset: the hot
+  loop makes no array views, which numba would reference-count);
+- a dilated convolution's current tap, its conditioning and its deferred past taps meet in registers,
+  where the gate (tanh * sigmoid, a rational approximation accurate to 4e-7) is applied;
+- residual and skip 1x1 convolutions are one matrix accumulated straight into one state vector
   ``[residual | skip]``;
-- the past taps of a dilated convolution are deferred: a layer of dilation d multiplies its last d inputs
-  at once, d steps before they are needed, so those weights are read once per d samples, not every sample;
+- the past taps are deferred: a layer of dilation d multiplies its last d inputs at once, d steps before
+  they are needed, so those weights are read once per d samples, not every sample;
 - the conditioning projections of all layers arrive precomputed for a whole chunk (one matrix product);
-- all matrices live in one flat, 64-byte-aligned array in the order a step reads them, addressed by
-  offsets: the hot loop makes no array views (numba would reference-count each one);
-- tanh and sigmoid are a rational approximation (max error 4e-7) that vectorises;
-- ``precision="float16"`` stores the matrices as half floats (converted in registers): half the memory
-  traffic, the same arithmetic in float32.
+- ``precision="float16"`` stores the matrices as half floats (widened in registers): half the memory
+  traffic, the same float32 arithmetic.
 """
 
 from __future__ import annotations
@@ -23,78 +22,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 from torch import Tensor
 
 from ..errors import LatentLabError
+from .simd import VB, copy, gated_matvec, matvec
 from .wavenet_generate import FusedWeights, StepBias
 
-VB = 64  # outputs per weight block: one vector-register accumulator of 64 floats
 PRECISIONS = ("float32", "float16")
-
-# Rational approximation of tanh (the one Eigen uses for float32), accurate to 4e-7 on the clamped range.
-TANH_CLAMP = np.float32(7.90531110763549805)
-A1, A3, A5 = np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04), np.float32(1.48572235717979e-05)
-A7, A9 = np.float32(5.12229709037114e-08), np.float32(-8.60467152213735e-11)
-A11, A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
-B0, B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
-B4, B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
-HALF, ZERO, ONE = np.float32(0.5), np.float32(0.0), np.float32(1.0)
+ZERO, ONE = np.float32(0.0), np.float32(1.0)
 U_EPS = np.float32(1e-5)
 LOG_SCALE_MIN = np.float32(-7.0)
-
-
-@intrinsic
-def _matvec(typingctx, w, w_off, n_blocks, n_in, x, x_off, y, y_off):
-    """y[y_off + b * VB + v] += sum_j w[w_off + (b * n_in + j) * VB + v] * x[x_off + j], for b < n_blocks.
-
-    w : flat float32 weights, or float16 bits as uint16; offsets index the arrays' flat data, so the hot
-    loop never makes array views (each view would cost a reference-count update).
-    """
-    half = w.dtype == types.uint16
-
-    def codegen(context, builder, sig, args):
-        W, X, Y = (context.make_array(sig.args[i])(context, builder, args[i]) for i in (0, 4, 6))
-        w_base, x_base = builder.gep(W.data, [args[1]]), builder.gep(X.data, [args[5]])
-        y_base = builder.gep(Y.data, [args[7]])
-        n_blocks, n_in = args[2], args[3]
-        f32, i32 = ir.FloatType(), ir.IntType(32)
-        vec = ir.VectorType(f32, VB)
-        wvec = ir.VectorType(ir.HalfType() if half else f32, VB)
-        fn_type = ir.FunctionType(vec, [vec] * 3)
-        fmuladd = cgutils.get_or_insert_function(builder.module, fn_type, f"llvm.fmuladd.v{VB}f32")
-        acc = cgutils.alloca_once(builder, vec)
-        splat = ir.Constant(ir.VectorType(i32, VB), [0] * VB)
-        vb = ir.Constant(n_in.type, VB)
-        with cgutils.for_range(builder, n_blocks) as block:
-            builder.store(ir.Constant(vec, None), acc)
-            base = builder.mul(block.index, builder.mul(n_in, vb))
-            with cgutils.for_range(builder, n_in) as col:
-                xj = builder.load(builder.gep(x_base, [col.index]))
-                xs = builder.insert_element(ir.Constant(vec, ir.Undefined), xj, ir.Constant(i32, 0))
-                xs = builder.shuffle_vector(xs, ir.Constant(vec, ir.Undefined), splat)
-                ptr = builder.gep(w_base, [builder.add(base, builder.mul(col.index, vb))])
-                wv = builder.load(builder.bitcast(ptr, wvec.as_pointer()), align=2 if half else 4)
-                if half:
-                    wv = builder.fpext(wv, vec)
-                builder.store(builder.call(fmuladd, [wv, xs, builder.load(acc)]), acc)
-            out = builder.bitcast(builder.gep(y_base, [builder.mul(block.index, vb)]), vec.as_pointer())
-            builder.store(builder.fadd(builder.load(out, align=4), builder.load(acc)), out, align=4)
-        return context.get_dummy_value()
-
-    return types.none(w, types.intp, types.intp, types.intp, x, types.intp, y, types.intp), codegen
-
-
-@njit(fastmath=True, error_model="numpy", inline="always")
-def _tanh(x):
-    x = min(max(x, -TANH_CLAMP), TANH_CLAMP)
-    x2 = x * x
-    p = ((((((A13 * x2 + A11) * x2 + A9) * x2 + A7) * x2 + A5) * x2 + A3) * x2 + A1) * x
-    q = ((B6 * x2 + B4) * x2 + B2) * x2 + B0
-    return p / q
 
 
 @njit(fastmath=True, error_model="numpy", inline="always")
@@ -144,15 +82,17 @@ def _sample(o, b, n_out, n_mix, mixture, temperature, u0, u1, scratch):
 
 @njit(fastmath=True, nogil=True, cache=True, error_model="numpy")
 def _steps(t0, n, dil, k, R, G, S, n_out, n_mix, mixture, temperature,
-           W, off_cur, off_past, off_rs, off_w1, off_w2, table, w_in, b_in, b_rs, b1, b2,
-           bias, rows, u, forced, samples, outputs, prev, H, H_off, P, P_off, v, a, z, y1, y2, o):  # fmt: skip
+           W, off_cur, off_past, off_rs, off_w1, off_w2, table, w_in, b_in, b_rs, b1, b2, zeros,
+           bias, rows, u, forced, samples, outputs, prev, H, H_off, P, P_off, v, z, y2, o, scratch):  # fmt: skip
     """Run n steps from global step t0 for every stream.
 
     State lives in prev (the last samples), H (rings of each layer's inputs) and P (the deferred past-tap
     products); samples[:, :n] and, when outputs has columns, outputs[:, :n] are written. Matrices are
-    blocks in the flat W at the given offsets.
+    blocks in the flat W at the given offsets; a gate's two halves are each padded to Gp = z.shape[1].
     """
-    B, L, Ap, Vp, Sp, Op = prev.shape[0], dil.shape[0], a.shape[1], v.shape[1], y2.shape[1], o.shape[1]
+    B, L, Ap = prev.shape[0], dil.shape[0], bias.shape[3]
+    Gp, Vp, Sp, Op = z.shape[1], v.shape[1], y2.shape[1], o.shape[1]
+    n_rows, Hn, Pn = bias.shape[1], H.shape[1], P.shape[1]
     keep, use_forced = outputs.shape[1] > 0, forced.shape[1] > 0
     for i in range(n):
         t = t0 + i
@@ -172,50 +112,42 @@ def _steps(t0, n, dil, k, R, G, S, n_out, n_mix, mixture, temperature,
             ring = d * (k - 1)
             slot = t % d
             for b in range(B):
-                p0 = P_off[l] + slot * Ap
-                for c in range(Ap):
-                    a[b, c] = bias[b, row, l, c] + P[b, p0 + c]
-                _matvec(W, off_cur[l], Ap // VB, R, v, b * Vp, a, b * Ap)
-                h0 = H_off[l] + (t % ring) * R
-                for c in range(R):
-                    H[b, h0 + c] = v[b, c]
-                for c in range(G):
-                    z[b, c] = _tanh(a[b, c]) * (HALF + HALF * _tanh(HALF * a[b, G + c]))
-                for c in range(Vp):
-                    v[b, c] += b_rs[l, c]
-                _matvec(W, off_rs[l], Vp // VB, G, z, b * G, v, b * Vp)
+                at = ((b * n_rows + row) * L + l) * Ap
+                gated_matvec(W, off_cur[l], Gp // VB, R, v, b * Vp, bias, at, P, b * Pn + P_off[l] + slot * Ap, z, b * Gp)
+                copy(v, b * Vp, H, b * Hn + H_off[l] + (t % ring) * R, R)
+                matvec(W, off_rs[l], Vp // VB, G, z, b * Gp, False, v, b * Vp, b_rs, l * Vp, v, b * Vp)
                 if slot == d - 1:  # end of a block of d steps: the past taps of the next d steps at once
                     for s in range(d):
-                        p0 = P_off[l] + s * Ap
-                        for c in range(Ap):
-                            P[b, p0 + c] = ZERO
+                        at = b * Pn + P_off[l] + s * Ap
                         for m in range(1, k):
-                            src = H_off[l] + ((t + 1 + s - m * d) % ring) * R
-                            _matvec(W, off_past[l, m - 1], Ap // VB, R, H, b * H.shape[1] + src, P, b * P.shape[1] + p0)
+                            src = b * Hn + H_off[l] + ((t + 1 + s - m * d) % ring) * R
+                            if m == 1:
+                                matvec(W, off_past[l, 0], Ap // VB, R, H, src, False, zeros, 0, zeros, 0, P, at)
+                            else:
+                                matvec(W, off_past[l, m - 1], Ap // VB, R, H, src, False, P, at, zeros, 0, P, at)
         for b in range(B):  # output head and sampling
-            for c in range(S):
-                y1[b, c] = max(v[b, R + c], ZERO)
-            for c in range(Sp):
-                y2[b, c] = b1[c]
-            _matvec(W, off_w1, Sp // VB, S, y1, b * y1.shape[1], y2, b * Sp)
-            for c in range(S):
-                y2[b, c] = max(y2[b, c], ZERO)
-            for c in range(Op):
-                o[b, c] = b2[c]
-            _matvec(W, off_w2, Op // VB, S, y2, b * Sp, o, b * Op)
+            matvec(W, off_w1, Sp // VB, S, v, b * Vp + R, True, b1, 0, zeros, 0, y2, b * Sp)
+            matvec(W, off_w2, Op // VB, S, y2, b * Sp, True, b2, 0, zeros, 0, o, b * Op)
             if keep:
                 for c in range(n_out):
                     outputs[b, i, c] = o[b, c]
             if use_forced:
                 x = forced[b, i]
             else:
-                x = _sample(o, b, n_out, n_mix, mixture, temperature, u[b, i, 0], u[b, i, 1], y1)
+                x = _sample(o, b, n_out, n_mix, mixture, temperature, u[b, i, 0], u[b, i, 1], scratch)
             samples[b, i] = x
             prev[b] = x
 
 
 def _pad_to(n: int) -> int:
     return -(-n // VB) * VB
+
+
+def _pad_halves(x: Tensor, dim: int) -> Tensor:
+    """A gate's [tanh half | sigmoid half] along dim, each half zero-padded to a multiple of VB."""
+    g = x.shape[dim] // 2
+    pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [0, _pad_to(g) - g]
+    return torch.cat([F.pad(half, pad) for half in x.split(g, dim)], dim)
 
 
 def _blocks(w: Tensor, precision: str) -> np.ndarray:
@@ -253,56 +185,53 @@ class FastSteps:
         if precision not in PRECISIONS:
             raise LatentLabError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
         w = self.w = weights
-        k, R, G, S = w.kernel_size, w.residual, w.gate, w.skip
-        n_out = w.w2.shape[0]
-        self.a_pad, v_pad = _pad_to(2 * G), _pad_to(R + S)
+        k, R, G, S, L = w.kernel_size, w.residual, w.gate, w.skip, len(w.dilations)
+        self.n_out = n_out = w.w2.shape[0]
+        g_pad, v_pad, s_pad, o_pad = _pad_to(G), _pad_to(R + S), _pad_to(S), _pad_to(n_out)
+        self.a_pad = 2 * g_pad
         self.dil = np.array(w.dilations, dtype=np.int64)
         self.mixture = w.output == "logistic_mixture"
         self.table = _vector(w.table) if w.table is not None else np.zeros((1, R), np.float32)
         self.w_in = _vector(w.w_in) if w.w_in is not None else np.zeros(R, np.float32)
         self.b_in = _vector(w.b_in) if w.b_in is not None else np.zeros(R, np.float32)
-        # One flat weight array, in the order a step reads it: each layer's current tap and residual/skip
-        # matrix, then the head; the deferred past taps (read once per block) after them.
-        parts, offset = [], 0
+
+        # One flat weight array in the order a step reads it: each layer's current tap and residual/skip
+        # matrix, then the head; the deferred past taps (read once per block of d steps) after them.
+        parts: list[np.ndarray] = []
 
         def add(matrix: Tensor) -> int:
-            nonlocal offset
             parts.append(_blocks(matrix, precision))
-            offset += parts[-1].size
-            return offset - parts[-1].size
+            return sum(p.size for p in parts[:-1])
 
-        L = len(w.dilations)
+        taps = _pad_halves(w.w_taps, dim=2)  # [L x k x 2Gp x R]
         self.off_cur, self.off_rs = np.zeros(L, np.int64), np.zeros(L, np.int64)
-        for l in range(L):
-            self.off_cur[l] = add(w.w_taps[l, k - 1])
-            self.off_rs[l] = add(w.w_rs[l])
+        for layer in range(L):
+            self.off_cur[layer] = add(taps[layer, k - 1])
+            self.off_rs[layer] = add(w.w_rs[layer])
         self.off_w1, self.off_w2 = add(w.w1), add(w.w2)
-        self.off_past = np.array([[add(w.w_taps[l, k - 1 - m]) for m in range(1, k)] for l in range(L)], np.int64)
+        self.off_past = np.array([[add(taps[layer, k - 1 - m]) for m in range(1, k)] for layer in range(L)], np.int64)
         self.W = _aligned(parts)
         self.b_rs = _vector(w.b_rs, v_pad)
-        self.b1, self.b2 = _vector(w.b1, _pad_to(S)), _vector(w.b2, _pad_to(n_out))
-        rings = [d * (k - 1) * R for d in w.dilations]
-        deferred = [d * self.a_pad for d in w.dilations]
+        self.b1, self.b2 = _vector(w.b1, s_pad), _vector(w.b2, o_pad)
+        self.zeros = np.zeros(max(self.a_pad, v_pad, s_pad, o_pad), np.float32)
+
+        rings = [d * (k - 1) * R for d in w.dilations]  # each layer's last d * (k - 1) inputs
+        deferred = [d * self.a_pad for d in w.dilations]  # each layer's past-tap products for d steps
         self.H_off = np.cumsum([0] + rings[:-1]).astype(np.int64)
         self.P_off = np.cumsum([0] + deferred[:-1]).astype(np.int64)
         self.H = np.zeros((batch, sum(rings)), np.float32)
         self.P = np.zeros((batch, sum(deferred)), np.float32)
         self.prev = np.full(batch, w.start, np.float32)
-        self.v = np.zeros((batch, v_pad), np.float32)
-        self.a = np.zeros((batch, self.a_pad), np.float32)
-        self.z = np.zeros((batch, G), np.float32)
-        self.y1 = np.zeros((batch, max(S, n_out)), np.float32)  # also the sampler's scratch
-        self.y2 = np.zeros((batch, _pad_to(S)), np.float32)
-        self.o = np.zeros((batch, _pad_to(n_out)), np.float32)
-        self.n_out = n_out
+        self.v = np.zeros((batch, v_pad), np.float32)  # [residual | skip | padding]
+        self.z = np.zeros((batch, g_pad), np.float32)
+        self.y2 = np.zeros((batch, s_pad), np.float32)
+        self.o = np.zeros((batch, o_pad), np.float32)
+        self.scratch = np.zeros((batch, o_pad), np.float32)
 
     def run(self, t0: int, n: int, bias: StepBias, u: Tensor, forced: Tensor | None, temperature: float,
             keep: bool) -> tuple[Tensor, Tensor | None]:
         w, batch = self.w, self.prev.shape[0]
-        values = bias.values.float()
-        if values.shape[-1] != self.a_pad:
-            values = F.pad(values, (0, self.a_pad - values.shape[-1]))
-        values = np.ascontiguousarray(values.numpy())
+        values = np.ascontiguousarray(_pad_halves(bias.values.float(), dim=3).numpy())
         rows = np.ascontiguousarray(bias.rows.numpy(), np.int64)
         u = np.ascontiguousarray(u.float().numpy())
         forced_np = np.zeros((batch, 0), np.float32)
@@ -313,8 +242,8 @@ class FastSteps:
         _steps(
             t0, n, self.dil, w.kernel_size, w.residual, w.gate, w.skip, self.n_out, w.n_mixtures, self.mixture,
             float(temperature), self.W, self.off_cur, self.off_past, self.off_rs, self.off_w1, self.off_w2,
-            self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, values, rows, u, forced_np, samples, outputs,
-            self.prev,
-            self.H, self.H_off, self.P, self.P_off, self.v, self.a, self.z, self.y1, self.y2, self.o,
+            self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, self.zeros, values, rows, u, forced_np,
+            samples, outputs, self.prev, self.H, self.H_off, self.P, self.P_off, self.v, self.z, self.y2, self.o,
+            self.scratch,
         )
         return torch.from_numpy(samples), torch.from_numpy(outputs).transpose(1, 2) if keep else None

@@ -33,7 +33,7 @@ from .wavenet import WaveNet
 BACKENDS = ("auto", "naive", "cached", "fast", "cuda")
 U_BLOCK = 64  # uniforms are drawn in blocks of this many steps, so chunking never changes the samples
 CHUNK_BYTES = 64 * 2**20  # memory for one chunk of precomputed conditioning projections
-MAX_CHUNK = 4096  # steps per chunk
+MAX_CHUNK = 1024  # steps per chunk (the projections of a chunk stay in the last-level cache)
 LOG_SCALE_MIN = -7.0  # floor of the logistic mixture's log scales (PixelCNN++)
 
 
