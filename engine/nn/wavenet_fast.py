@@ -76,7 +76,8 @@ def _sample(o, b, n_out, n_mix, mixture, temperature, u0, u1, scratch):
     x = o[b, n_mix + j]
     if temperature > 0:
         v = min(max(u1, U_EPS), ONE - U_EPS)
-        x += np.float32(temperature) * np.exp(max(o[b, 2 * n_mix + j], LOG_SCALE_MIN)) * (np.log(v) - np.log(ONE - v))
+        scale = np.exp(max(o[b, 2 * n_mix + j], LOG_SCALE_MIN))
+        x += np.float32(temperature) * scale * (np.log(v) - np.log(ONE - v))
     return min(max(x, -ONE), ONE)
 
 
@@ -102,9 +103,9 @@ def _steps(t0, n, dil, k, R, G, S, n_out, n_mix, mixture, temperature,
                 for c in range(R):
                     v[b, c] = w_in[c] * prev[b] + b_in[c]
             else:
-                x = int(prev[b])
+                cls = int(prev[b])
                 for c in range(R):
-                    v[b, c] = table[x, c]
+                    v[b, c] = table[cls, c]
             for c in range(R, Vp):
                 v[b, c] = ZERO
         for l in range(L):
@@ -112,8 +113,8 @@ def _steps(t0, n, dil, k, R, G, S, n_out, n_mix, mixture, temperature,
             ring = d * (k - 1)
             slot = t % d
             for b in range(B):
-                at = ((b * n_rows + row) * L + l) * Ap
-                gated_matvec(W, off_cur[l], Gp // VB, R, v, b * Vp, bias, at, P, b * Pn + P_off[l] + slot * Ap, z, b * Gp)
+                at, deferred = ((b * n_rows + row) * L + l) * Ap, b * Pn + P_off[l] + slot * Ap
+                gated_matvec(W, off_cur[l], Gp // VB, R, v, b * Vp, bias, at, P, deferred, z, b * Gp)
                 copy(v, b * Vp, H, b * Hn + H_off[l] + (t % ring) * R, R)
                 matvec(W, off_rs[l], Vp // VB, G, z, b * Gp, False, v, b * Vp, b_rs, l * Vp, v, b * Vp)
                 if slot == d - 1:  # end of a block of d steps: the past taps of the next d steps at once
