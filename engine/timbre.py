@@ -35,6 +35,7 @@ MAX_DECODE_FRAMES = 8 * 125  # an embedding longer than this (32 s of audio) is 
 MAX_STEPS = 16  # most morph steps
 MAX_GRID = 5  # most rows / columns of a grid
 DEFAULT_PITCH = 60  # the decoder's pitch when decoding an embedding with none given
+TEMPERATURE = 1.0  # default sampling temperature of the decoder
 PITCH_RANGE = (21, 108)  # NSynth's pitches, the ones the decoder's pitch input is trained on
 SEARCH_SEMITONES = 24  # pYIN looks this far either side of a known pitch
 DEFAULT_MODEL = "timbre"
@@ -236,7 +237,7 @@ def decode(
     model: NSynthAutoencoder,
     z: np.ndarray,
     pitch: int | Sequence[int] = DEFAULT_PITCH,
-    temperature: float = 1.0,
+    temperature: float = TEMPERATURE,
     seed: int | None = 0,
     progress: Progress | None = None,
     backend: str = "auto",
@@ -276,7 +277,7 @@ class Reconstruction:
     pitch: int  # the pitch the decoder was given
 
 
-def reconstruct(model: NSynthAutoencoder, audio: np.ndarray, pitch: int | None = None, temperature: float = 1.0,
+def reconstruct(model: NSynthAutoencoder, audio: np.ndarray, pitch: int | None = None, temperature: float = TEMPERATURE,
                 seed: int | None = 0, progress: Progress | None = None) -> Reconstruction:
     """Encode a prepared note and decode it again (``pitch``: default its estimate)."""
     pitch = pitch_for(audio, pitch)
@@ -322,7 +323,7 @@ def _blended(model: NSynthAutoencoder, notes: Sequence[np.ndarray], weights: np.
 
 
 def morph(model: NSynthAutoencoder, a: np.ndarray, b: np.ndarray, steps: int = 5,
-          pitch_a: int | None = None, pitch_b: int | None = None, temperature: float = 1.0,
+          pitch_a: int | None = None, pitch_b: int | None = None, temperature: float = TEMPERATURE,
           seed: int | None = 0, progress: Progress | None = None) -> Morph:
     """Decode ``steps`` embeddings on the line from A's to B's (linear interpolation), with the plain mixes.
 
@@ -344,7 +345,7 @@ def grid_weights(size: int) -> np.ndarray:
 
 
 def grid(model: NSynthAutoencoder, corners: Sequence[np.ndarray], size: int = 3,
-         pitches: Sequence[int | None] | None = None, temperature: float = 1.0, seed: int | None = 0,
+         pitches: Sequence[int | None] | None = None, temperature: float = TEMPERATURE, seed: int | None = 0,
          progress: Progress | None = None) -> Morph:
     """The NSynth Super grid: ``size x size`` bilinear blends of 4 corner embeddings, decoded, with mixes.
 

@@ -21,7 +21,7 @@ from .audio import fit_length, mulaw_decode, mulaw_encode
 from .data.nsynth import read_examples, read_note, split_dir
 from .errors import LatentLabError
 from .metrics import mr_stft_distance, torch_threads
-from .timbre import NOTE_SAMPLES, SAMPLE_RATE, decode, encode, load_model, median_f0
+from .timbre import NOTE_SAMPLES, SAMPLE_RATE, TEMPERATURE, decode, encode, load_model, median_f0
 
 PITCH_TOLERANCE_CENTS = 50.0
 SPEED_SAMPLES = SAMPLE_RATE  # one second decoded for the speed figure
@@ -59,15 +59,15 @@ def decode_speed(model, seed: int = 0) -> float:
 
 
 def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, seed: int = 0,
-                 device: torch.device | str = "cpu", card: bool = False) -> dict:
-    """Reconstruct ``notes`` validation notes (decoded together, temperature 1, the notes' true pitches)
-    and measure them. Returns the figures as a dict (see :func:`format_figures`)."""
+                 device: torch.device | str = "cpu", card: bool = False, temperature: float = TEMPERATURE) -> dict:
+    """Reconstruct ``notes`` validation notes (decoded together at ``temperature``, given the notes' true
+    pitches) and measure them. Returns the figures as a dict (see :func:`format_figures`)."""
     model = load_model(model_name, device)
     folder, names, pitches = pick_notes(data, notes, seed)
     speed = decode_speed(model, seed)  # first: it also compiles the fast path
     originals = np.stack([fit_length(read_note(folder, k), NOTE_SAMPLES) for k in names])
     start = time.perf_counter()
-    recon = decode(model, encode(model, originals), pitches, temperature=1.0, seed=seed)
+    recon = decode(model, encode(model, originals), pitches, temperature=temperature, seed=seed)
     batch_seconds = time.perf_counter() - start
     floor = mulaw_decode(mulaw_encode(torch.from_numpy(originals))).numpy()
     off_recon = [cents_off(median_f0(r, p), p) for r, p in zip(recon, pitches)]
@@ -77,6 +77,7 @@ def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, 
         "data": str(data),
         "notes": len(names),
         "seed": seed,
+        "temperature": temperature,
         "pitch_kept": float(np.mean([c <= PITCH_TOLERANCE_CENTS for c in off_recon])),
         "pitch_kept_originals": float(np.mean([c <= PITCH_TOLERANCE_CENTS for c in off_orig])),
         "median_cents_off": float(np.median(off_recon)),
@@ -94,7 +95,8 @@ def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, 
 
 def format_figures(f: dict) -> str:
     return "\n".join([
-        f"timbre model {f['model']} ({f['parameters']:,} parameters) on {f['notes']} validation notes of {f['data']}:",
+        f"timbre model {f['model']} ({f['parameters']:,} parameters) on {f['notes']} validation notes of {f['data']}"
+        f" (temperature {f['temperature']}):",
         f"  pitch kept (pYIN median f0 within 50 cents)  {f['pitch_kept']:.2f}   (originals: {f['pitch_kept_originals']:.2f};"
         f" median {f['median_cents_off']:.0f} cents off)",
         f"  MR-STFT distance to the original           {f['mr_stft']:.3f}  (8-bit mu-law round trip alone: "
@@ -113,9 +115,11 @@ def write_card_figures(model_name: str, figures: dict) -> Path:
     text = card.read_text(encoding="utf-8") if card.exists() else f"# {model_name}\n"
     text = text.split("\n## Measured figures")[0].rstrip() + "\n"
     command = f"latentlab bench timbre --data {figures['data']} --notes {figures['notes']} --seed {figures['seed']}"
+    if figures["temperature"] != TEMPERATURE:
+        command += f" --temperature {figures['temperature']}"
     if model_name != "timbre":
         command += f" --model {model_name}"
-    text += (f"\n## Measured figures\nMeasured by `{command}` (reconstructions at temperature 1, given each note's "
-             f"true pitch; CPU):\n\n```\n{format_figures(figures)}\n```\n")
+    text += (f"\n## Measured figures\nMeasured by `{command} --card` (reconstructions sampled at temperature "
+             f"{figures['temperature']}, given each note's true pitch; CPU):\n\n```\n{format_figures(figures)}\n```\n")
     card.write_text(text, encoding="utf-8")
     return card

@@ -16,7 +16,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     """--model, the decoder's pitch and the sampling options, --device."""
     p.add_argument("--model", default="timbre", help=MODEL_HELP)
     p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio; 60 for decode)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (default 1.0)")
+    p.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.timbre.TEMPERATURE, 1.0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_device_arg(p)
 
@@ -88,6 +88,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--notes", type=int, default=20, help="validation notes to reconstruct (default 20)")
     b.add_argument("--model", default="timbre", help=MODEL_HELP)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.timbre.TEMPERATURE, 1.0)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     b.add_argument("--card", action="store_true", help="also write the figures into the checkpoint's card.md")
     add_device_arg(b)
@@ -136,6 +137,12 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _temperature(args: argparse.Namespace) -> float:
+    from ..timbre import TEMPERATURE
+
+    return TEMPERATURE if args.temperature is None else args.temperature
+
+
 def _model(args: argparse.Namespace):
     from ..device import resolve_device
     from ..timbre import load_model
@@ -155,7 +162,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from ..timbre import SAMPLE_RATE, prepare, reconstruct
 
     model = _model(args)
-    result = reconstruct(model, prepare(args.input), args.pitch, args.temperature, args.seed, _progress("decoding"))
+    result = reconstruct(model, prepare(args.input), args.pitch, _temperature(args), args.seed, _progress("decoding"))
     save_wav(args.out, result.audio, SAMPLE_RATE)
     print(f"wrote {args.out} (decoded at pitch {result.pitch})")
     return 0
@@ -170,7 +177,7 @@ def run_morph(args: argparse.Namespace) -> int:
     morph_weights(args.steps)  # check before loading anything
     model = _model(args)
     a, b = prepare(args.a), prepare(args.b)
-    result = morph(model, a, b, args.steps, args.pitch, args.pitch, args.temperature, args.seed,
+    result = morph(model, a, b, args.steps, args.pitch, args.pitch, _temperature(args), args.seed,
                    _progress(f"decoding {args.steps} steps"))
     out = Path(args.out)
     for i, (step, mix) in enumerate(zip(result.audio, result.mixes)):
@@ -210,7 +217,7 @@ def run_decode(args: argparse.Namespace) -> int:
         raise LatentLabError(f"{args.embedding} is not a .npy array (make one with `latentlab timbre encode`)") from e
     model = _model(args)
     pitch = DEFAULT_PITCH if args.pitch is None else args.pitch
-    audio = decode(model, z, pitch, args.temperature, args.seed, _progress("decoding"))
+    audio = decode(model, z, pitch, _temperature(args), args.seed, _progress("decoding"))
     save_wav(args.out, audio, SAMPLE_RATE)
     print(f"wrote {args.out} (decoded at pitch {pitch})")
     return 0
@@ -223,7 +230,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from ..timbre_bench import bench_timbre, format_figures
 
     figures = bench_timbre(args.data, args.model, notes=args.notes, seed=args.seed, device=resolve_device(args.device),
-                           card=args.card)
+                           card=args.card, temperature=_temperature(args))
     print(format_figures(figures))
     if args.json:
         print(json.dumps(figures))
