@@ -147,6 +147,8 @@ def _pad_to(n: int) -> int:
 def _pad_halves(x: Tensor, dim: int) -> Tensor:
     """A gate's [tanh half | sigmoid half] along dim, each half zero-padded to a multiple of VB."""
     g = x.shape[dim] // 2
+    if g % VB == 0:
+        return x
     pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [0, _pad_to(g) - g]
     return torch.cat([F.pad(half, pad) for half in x.split(g, dim)], dim)
 
