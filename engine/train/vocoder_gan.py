@@ -6,7 +6,8 @@ lets a CPU-trained vocoder beat Griffin-Lim early; the discriminators then remov
 
 - MelGAN: 3-scale discriminator, hinge loss, feature matching x 10, Adam 1e-4 betas (0.5, 0.9).
 - HiFi-GAN: multi-period (2, 3, 5, 7, 11) + multi-scale discriminators, least-squares loss, feature
-  matching x 2, mel L1 x 45, AdamW 2e-4 betas (0.8, 0.99).
+  matching x 2, mel L1 x 45, AdamW 2e-4 betas (0.8, 0.99); MR-STFT x 15 (from step 1,500 of the shipped run;
+  x 1 before), so that the two reconstruction terms weigh about the same.
 
 Before ``adv_start`` the generator learns at ``recon_lr`` (5e-4); after, at the papers' rates.
 Generator loss: ``stft_weight * MR-STFT + mel_weight * mel L1 [+ adv_weight * adversarial + fm_weight * FM]``.
@@ -161,7 +162,7 @@ class HiFiGANTask(GANVocoderTask):
                          weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=500, val_batches=16,
                          save_every=250, amp=False)
     segment = 8192
-    weights = GANWeights(stft=1.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000, recon_lr=5e-4)
+    weights = GANWeights(stft=15.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000, recon_lr=5e-4)
     d_loss = staticmethod(lsgan_d_loss)
     g_loss = staticmethod(lsgan_g_loss)
     period_channels = (16, 32, 64, 128)  # paper (32, 128, 512, 1024)
