@@ -107,7 +107,7 @@ def translate(
     model: str | Path | Translator = DEFAULT_MODEL,
     device: str | torch.device | None = None,
     seed: int = 0,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     streams: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
@@ -119,7 +119,7 @@ def translate(
     targets : a domain name or a list of them (see :func:`list_domains`)
     model : checkpoint name / directory, or a loaded :class:`Translator`
     seed : sampling seed (the same seed gives the same audio)
-    temperature : sampling temperature of the decoders' softmax
+    temperature : sampling temperature of the decoders' softmax (None: the model's ``temperature``)
     streams : parallel chunks to decode (default: one per :data:`STREAM_SECONDS`, at most :data:`MAX_STREAMS`)
     progress : called as ``progress(fraction, message)`` while decoding
 
@@ -128,6 +128,9 @@ def translate(
     {target: ndarray[T] float32 at 16 kHz, peak-normalised to 0.9}
     """
     net = model if isinstance(model, Translator) else load_model(model, device)
+    temperature = net.config.temperature if temperature is None else temperature
+    if not temperature >= 0:
+        raise LatentLabError(f"temperature must be >= 0, got {temperature}")
     targets = [targets] if isinstance(targets, str) else list(targets)
     if not targets:
         raise LatentLabError("choose at least one target instrument")

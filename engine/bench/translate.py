@@ -106,6 +106,7 @@ def bench_translate(
     device: str | None = None,
     seed: int = 0,
     save_audio: str | Path | None = None,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
     """Translate ``clips`` validation excerpts of ``source`` into every other domain and measure them.
 
@@ -139,7 +140,7 @@ def bench_translate(
         other_path, other_offset = excerpts[(i + 1) % len(excerpts)]
         unrelated = _read(directory, source, other_path, other_offset, length)
         started = time.perf_counter()
-        outs = translate(x, targets, model=net, seed=seed + i)
+        outs = translate(x, targets, model=net, seed=seed + i, temperature=temperature)
         decode_seconds += time.perf_counter() - started
         decoded += length * len(targets)
         if save_audio:
@@ -172,6 +173,7 @@ def bench_translate(
         "excerpts": len(excerpts),
         "seconds": seconds,
         "seed": seed,
+        "temperature": temperature,
         "device": str(next(net.parameters()).device),
         "classifier_accuracy_on_true_renders": round(true_correct / (len(excerpts) * len(targets)), 4),
         "per_target": per_target,
@@ -187,7 +189,7 @@ def format_report(report: dict[str, Any]) -> str:
             "mfcc_dist_output", "mfcc_dist_input", "closer_than_input"]
     lines = [
         f"{report['excerpts']} validation excerpts of {report['seconds']} s, {report['source']} -> each other domain "
-        f"(seed {report['seed']}, {report['device']})",
+        f"(seed {report['seed']}, temperature {report.get('temperature') or 'default'}, {report['device']})",
         "",
         "| target | " + " | ".join(keys) + " |",
         "|---" * (len(keys) + 1) + "|",

@@ -27,6 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--list-domains", action="store_true", help="print the instruments the model can play")
     p.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint name or directory (default: translate)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     add_device_arg(p)
     p.set_defaults(func=run_translate, _group_parser=p)
 
@@ -72,6 +73,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--json", default=None, help="also write the figures here")
     p.add_argument("--save-audio", default=None, help="write the translated excerpts to this directory")
     p.add_argument("--card", action="store_true", help="write the figures into the model's card.md")
+    p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     add_device_arg(p)
     p.set_defaults(func=run_bench)
@@ -89,7 +91,8 @@ def run_translate(args: argparse.Namespace) -> int:
         raise LatentLabError("usage: latentlab translate IN.wav --to DOMAIN -o OUT.wav (or --list-domains)")
     targets = [t.strip() for t in args.to.split(",") if t.strip()]
     audio = ops.read_input(args.input)
-    results = ops.translate(audio, targets, model=args.model, device=args.device, seed=args.seed)
+    results = ops.translate(audio, targets, model=args.model, device=args.device, seed=args.seed,
+                            temperature=args.temperature)
     out = Path(args.out)
     from ..audio import save_wav
 
@@ -132,13 +135,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
     report = bench_translate(
         args.data, model=args.model, source=args.source, clips=args.clips, seconds=args.seconds,
-        device=args.device, seed=args.seed, save_audio=args.save_audio,
+        device=args.device, seed=args.seed, save_audio=args.save_audio, temperature=args.temperature,
     )
     print(format_report(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if args.card:
         command = (f"latentlab bench translate --data {args.data} --model {args.model} --source {args.source} "
-                   f"--clips {args.clips} --seconds {args.seconds} --seed {args.seed} --card")
+                   f"--clips {args.clips} --seconds {args.seconds} --seed {args.seed} --card"
+                   + (f" --temperature {args.temperature}" if args.temperature is not None else ""))
         print(f"updated {update_card(args.model, report, command)}")
     return 0

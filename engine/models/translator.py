@@ -57,6 +57,7 @@ class TranslatorConfig:
     decoder_residual: int = 32
     decoder_gate: int = 32
     decoder_skip: int = 64
+    temperature: float = 1.0  # the decoders' default sampling temperature when translating
 
     def __post_init__(self) -> None:
         self.domains = tuple(self.domains)
