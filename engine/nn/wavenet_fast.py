@@ -14,10 +14,14 @@ the layout is what matters:
   they are needed, so those weights are read once per d samples, not every sample;
 - the conditioning projections of all layers arrive precomputed for a whole chunk (one matrix product);
 - ``precision="float16"`` stores the matrices as half floats (widened in registers): half the memory
-  traffic, the same float32 arithmetic.
+  traffic, the same float32 arithmetic;
+- several streams are split into groups run on ``torch.get_num_threads()`` threads (the kernel releases
+  the GIL); one stream runs on one core.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -242,11 +246,22 @@ class FastSteps:
             forced_np = np.ascontiguousarray(forced.float().cpu().numpy())
         samples = np.zeros((batch, n), np.float32)
         outputs = np.zeros((batch, n if keep else 0, self.n_out), np.float32)
-        _steps(
-            t0, n, self.dil, w.kernel_size, w.residual, w.gate, w.skip, self.n_out, w.n_mixtures, self.mixture,
-            float(temperature), self.W, self.off_cur, self.off_past, self.off_rs, self.off_w1, self.off_w2,
-            self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, self.zeros, values, rows, u, forced_np,
-            samples, outputs, self.prev, self.H, self.H_off, self.P, self.P_off, self.v, self.z, self.y2, self.o,
-            self.scratch,
-        )
+
+        def streams(lo: int, hi: int) -> None:  # the kernel releases the GIL: groups of streams run in parallel
+            _steps(
+                t0, n, self.dil, w.kernel_size, w.residual, w.gate, w.skip, self.n_out, w.n_mixtures, self.mixture,
+                float(temperature), self.W, self.off_cur, self.off_past, self.off_rs, self.off_w1, self.off_w2,
+                self.table, self.w_in, self.b_in, self.b_rs, self.b1, self.b2, self.zeros, values[lo:hi], rows,
+                u[lo:hi], forced_np[lo:hi], samples[lo:hi], outputs[lo:hi], self.prev[lo:hi], self.H[lo:hi],
+                self.H_off, self.P[lo:hi], self.P_off, self.v[lo:hi], self.z[lo:hi], self.y2[lo:hi], self.o[lo:hi],
+                self.scratch[lo:hi],
+            )
+
+        groups = min(batch, torch.get_num_threads())
+        bounds = [batch * g // groups for g in range(groups + 1)]
+        if groups == 1:
+            streams(0, batch)
+        else:
+            with ThreadPoolExecutor(groups) as pool:
+                list(pool.map(streams, bounds[:-1], bounds[1:]))
         return torch.from_numpy(samples), torch.from_numpy(outputs).transpose(1, 2) if keep else None
