@@ -13,9 +13,9 @@ of the samples and returns the outputs, the way the tests check every path again
 
 Conditioning projections (local and global, for all layers, plus the conv biases) are computed once per
 chunk of samples with one matrix product, never per step, and only for distinct conditioning columns
-(conditioning upsampled by repetition costs one projection per frame). Every path draws its randomness the same way (one
-seeded CPU generator, two uniforms per stream and step, inverse-CDF sampling), so one seed gives the same
-audio on every backend, up to float rounding at a CDF boundary.
+(conditioning upsampled by repetition costs one projection per frame). Every path draws its randomness
+the same way (one seeded CPU generator, two uniforms per stream and step, inverse-CDF sampling), so one
+seed gives the same audio on every backend, up to float rounding at a CDF boundary.
 """
 
 from __future__ import annotations
