@@ -209,20 +209,39 @@ def melody_windows(melody: np.ndarray, steps: int, hop: int) -> list[np.ndarray]
     return out
 
 
-def save_tunes(tunes: list[Tune], path: Path) -> None:
+def save_tunes(tunes: list[Tune], path: Path, command: str) -> None:
+    """Write tunes (and the command that extracted them) to ``path``."""
     offsets = np.cumsum([0] + [len(t.melody) for t in tunes]).astype(np.int64)
     events = np.concatenate([t.melody for t in tunes]).astype(np.uint8) if tunes else np.zeros(0, np.uint8)
     np.savez_compressed(
-        path, events=events, offsets=offsets, names=np.array([t.name for t in tunes]), sources=np.array([t.source for t in tunes])
+        path, events=events, offsets=offsets, names=np.array([t.name for t in tunes]),
+        sources=np.array([t.source for t in tunes]), command=np.array(command),
     )
 
 
-def load_tunes(path: Path) -> list[Tune]:
+def load_tunes(path: Path) -> tuple[list[Tune], str]:
+    """The tunes of a ``tunes.npz`` and the command that extracted them."""
     if not path.exists():
         raise LatentLabError(f"{path} is missing: run `latentlab data melodies` first")
     with np.load(path, allow_pickle=False) as z:
         events, offsets = z["events"].astype(np.int64), z["offsets"]
-        return [Tune(str(n), str(s), events[offsets[i] : offsets[i + 1]]) for i, (n, s) in enumerate(zip(z["names"], z["sources"]))]
+        tunes = [Tune(str(n), str(s), events[offsets[i] : offsets[i + 1]]) for i, (n, s) in enumerate(zip(z["names"], z["sources"]))]
+        return tunes, str(z["command"]) if "command" in z.files else "latentlab data melodies"
+
+
+def data_command(corpus: list[str] | None, midi_dirs: list[str] | None, transpose: int, val_fraction: float, limit: int | None) -> str:
+    """The ``latentlab data melodies`` command line that builds this data (recorded in the files)."""
+    parts = ["latentlab data melodies"]
+    if corpus is not None and sorted(corpus) != sorted(CORPUS_SOURCES):
+        parts.append(f"--corpus {','.join(corpus) or 'none'}")
+    parts += [f"--midi {d}" for d in midi_dirs or []]
+    if transpose != 5:
+        parts.append(f"--transpose {transpose}")
+    if val_fraction != 0.1:
+        parts.append(f"--val-fraction {val_fraction}")
+    if limit:
+        parts.append(f"--limit {limit}")
+    return " ".join(parts)
 
 
 def cut_windows(tunes: list[Tune], steps: int, hop: int, transpose: int, val_fraction: float) -> dict[str, np.ndarray]:
@@ -280,8 +299,11 @@ def build_melody_data(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if reuse_tunes:
-        tunes = load_tunes(out_dir / TUNES_FILE)
+        tunes, command = load_tunes(out_dir / TUNES_FILE)
+        if transpose != 5 or val_fraction != 0.1:
+            command = f"{command} (windows re-cut with --transpose {transpose} --val-fraction {val_fraction})"
     else:
+        command = data_command(corpus, midi_dirs, transpose, val_fraction, limit)
         corpus = list(CORPUS_SOURCES) if corpus is None else corpus
         unknown = [c for c in corpus if c not in CORPUS_SOURCES]
         if unknown:
@@ -298,12 +320,16 @@ def build_melody_data(
                 print(f"{label}: {len(tunes) - before} tunes", flush=True)
         if not tunes:
             raise LatentLabError("no usable tunes found (only duple-meter tunes and 4/4 MIDI files with melodic tracks are used)")
-        save_tunes(tunes, out_dir / TUNES_FILE)
+        save_tunes(tunes, out_dir / TUNES_FILE, command)
     counts: dict[str, dict[str, int]] = {"tunes": {"total": len(tunes)}}
     for recipe, (steps, hop) in WINDOWS.items():
         arrays = cut_windows(tunes, steps, hop, transpose, val_fraction)
         tmp = out_dir / f"{recipe}.tmp.npz"
-        np.savez_compressed(tmp, **arrays, transpose=np.array(transpose), val_fraction=np.array(val_fraction))
+        sources, source_tunes = np.unique([t.source for t in tunes], return_counts=True)
+        np.savez_compressed(
+            tmp, **arrays, transpose=np.array(transpose), val_fraction=np.array(val_fraction),
+            command=np.array(command), sources=sources, source_tunes=source_tunes,
+        )
         os.replace(tmp, out_dir / f"{recipe}.npz")
         counts[recipe] = {"train": len(arrays["train"]), "val": len(arrays["val"])}
         if progress:

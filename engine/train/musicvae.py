@@ -185,10 +185,11 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
         f"# {name} — MusicVAE ({recipe.description})",
         "",
         "## Data",
-        f"- Window file `{recipe.data}` from `latentlab data melodies` (music21 corpus: Essen folksongs, Ryan's Mammoth,",
-        "  O'Neill 1850, Aird's Airs, misc. folk, Nottingham sample, Bach chorale soprano lines; duple meters only).",
+        f"- `{data_info.get('command', 'latentlab data melodies')}` -> `{recipe.data}`: "
+        + ", ".join(f"{name} ({count} tunes)" for name, count in data_info.get("sources", {}).items())
+        + " from the music21 corpus / MIDI folders; duple meters only, top line of each tune.",
         f"- {data_info.get('train', '?')} training windows (every transposition within ±{data_info.get('transpose', '?')} semitones), "
-        f"{data_info.get('val', '?')} validation windows (original keys; validation split by tune).",
+        f"{data_info.get('val', '?')} validation windows (original keys; the split is by tune).",
         "",
         "## Model",
         f"- {params / 1e6:.2f} M parameters; config: `{json.dumps(config_to_dict(cfg))}`",
@@ -226,7 +227,13 @@ def export_checkpoint(
     pick = rng.choice(len(train), size=min(recipe.attribute_windows, len(train)), replace=False) if len(train) else []
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update(compute_attribute_vectors(model, train[np.sort(pick)], device=device))
-    data_info = {"train": len(train), "val": len(data["val"]), "transpose": int(data.get("transpose", 0))}
+    data_info = {
+        "train": len(train),
+        "val": len(data["val"]),
+        "transpose": int(data.get("transpose", 0)),
+        "command": str(data["command"]) if "command" in data else "latentlab data melodies",
+        "sources": {str(n): int(c) for n, c in zip(data.get("sources", []), data.get("source_tunes", []))},
+    }
     extra = {
         "attributes": list(ATTRIBUTES),
         "recipe": recipe_name,
