@@ -334,7 +334,7 @@ def apply_attributes(
         if name not in ATTRIBUTES:
             raise LatentLabError(f"unknown attribute {name!r}: choose one of {', '.join(ATTRIBUTES)}")
         if not math.isfinite(amount) or abs(amount) > 10:
-            raise LatentLabError(f"amount {amount} is out of range: use -2 .. 2")
+            raise LatentLabError(f"amount {amount} is out of range: use a value between -10 and 10 (typically -2 .. 2)")
         z = z + amount * mm.attributes[ATTRIBUTES.index(name)]
     return decode(mm, z, temperature)
 
