@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..errors import LatentLabError
 from ..models.vocoders.base import Vocoder, VocoderTask
 from ..models.vocoders.hifigan import HiFiGAN, HiFiGANConfig
 from ..models.vocoders.melgan import MelGAN, MelGANConfig
@@ -83,6 +84,10 @@ class GANVocoderTask(VocoderTask):
         return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
     def optimizers(self, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+        if self.trainer is not None and self.trainer.world > 1:
+            # Alternating G / D updates call the wrapped model several times per backward, which plain DDP
+            # does not support; one process it is.
+            raise LatentLabError("the GAN vocoders train in one process: run `latentlab train vocoder` without torchrun")
         return {"g": self._optimizer(self.model.generator.parameters(), cfg),
                 "d": self._optimizer(self.model.discriminator.parameters(), cfg)}
 
