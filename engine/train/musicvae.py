@@ -43,6 +43,8 @@ class MelodyRecipe:
     description: str = ""
 
 
+RUN_INFO = "musicvae_run.json"  # in the run directory: how many processes train it
+
 RECIPES: dict[str, MelodyRecipe] = {
     "mel_2bar": MelodyRecipe(
         # Paper (cat-mel_2bar_small): encoder 512, decoder 2 x 256, z 256, batch 512, 50k+ steps on a GPU.
@@ -197,7 +199,8 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
         "## Recipe",
         f"- Command: `{command}`",
         f"- Training config: `{json.dumps(config_to_dict(recipe.train))}`",
-        f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.1f} h on {train_figures.get('device', '?')}.",
+        f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.1f} h on {train_figures.get('device', '?')}"
+        f" x {train_figures.get('processes', 1)} process(es) (global batch {train_figures.get('global_batch', recipe.train.batch_size)}).",
         "",
         "## Measured on the whole validation split",
         f"- Teacher-forced accuracy: **{figures['teacher_forced_accuracy']:.4f}**",
@@ -297,13 +300,27 @@ def train_melody(
     torch.manual_seed(train_cfg.seed)
     model = MusicVAE(recipe.model)
     trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]), WindowDataset(data["val"]), train_cfg, run_dir, dev, progress=progress)
+    # The number of processes that trained this run (torchrun), kept for the card of later exports.
+    run_info = run_dir / RUN_INFO
+    if trainer.is_main and trainer.step < train_cfg.steps and not run_info.exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        run_info.write_text(json.dumps({"processes": trainer.world}) + "\n", encoding="utf-8")
     trainer.fit()
     if not trainer.is_main:
         return {}
+    processes = json.loads(run_info.read_text(encoding="utf-8"))["processes"] if run_info.exists() else trainer.world
     if command is None:
         command = f"latentlab train melody --config {config}"
+        if processes > 1:
+            command = f"torchrun --standalone --nproc_per_node={processes} -m engine.cli.main train melody --config {config}"
         for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
-    train_figures = {"step": trainer.step, "hours": round(_training_hours(run_dir), 2), "device": describe_device(dev)}
+    train_figures = {
+        "step": trainer.step,
+        "hours": round(_training_hours(run_dir), 2),
+        "device": describe_device(dev),
+        "processes": processes,
+        "global_batch": train_cfg.batch_size * processes,
+    }
     return export_checkpoint(model, config, recipe, data, out, command, train_figures, device=dev)
