@@ -326,3 +326,18 @@ def test_cli_data_and_train(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "ckpt" / "model.safetensors").exists() and (tmp_path / "ckpt" / "card.md").exists()
     assert main(["data", "melodies", "--corpus", "none", "--out", "d2"]) == 1
     assert "nothing to build from" in capsys.readouterr().err
+
+
+def test_windows_keep_the_melody_and_pad_with_rests():
+    from engine.melody import from_windows, to_windows
+
+    rng = np.random.default_rng(0)
+    for length in (5, 16, 32, 33, 100):
+        m = rng.integers(0, 90, length)
+        w = to_windows(m, 32)
+        assert w.shape == (max(1, -(-length // 32)), 32)
+        flat = from_windows(w)
+        assert flat[:length].tolist() == m.tolist()
+        assert set(flat[length + 1 :].tolist()) <= {0}, "padding is rests"
+    with pytest.raises(LatentLabError, match="empty"):
+        to_windows(np.zeros(0, dtype=np.int64), 32)
