@@ -36,15 +36,16 @@ class Workload:
 
 def workloads() -> dict[str, Workload]:
     """The endpoints the benchmark knows how to drive, lightest first."""
-    from gradio_client import handle_file
+    from engine.checkpoint import list_checkpoints
 
-    examples = sorted((ASSETS / "melodies").glob("*.mid"))
+    examples = sorted(p.stem for p in (ASSETS / "melodies").glob("*.mid"))
     table = {"list_models": Workload("/list_models", description="the About tab's model table (no model call)")}
-    if len(examples) >= 2:
+    if len(examples) >= 2 and any(m.name == "mel_2bar" for m in list_checkpoints(kind="melody")):
+        # Melodies tab: (upload A, upload B, example A, example B, model, steps, temperature, method)
         table["interpolate"] = Workload(
             "/interpolate",
-            lambda: [handle_file(str(examples[0])), handle_file(str(examples[1]))],
-            "a melody interpolation with the bundled examples",
+            lambda: [None, None, examples[0], examples[1], "mel_2bar", 5, 0.0, "slerp"],
+            "a 5-step mel_2bar interpolation between two bundled examples (piano roll, audio, MIDI)",
         )
     return table
 
