@@ -35,12 +35,12 @@ from .conditioning import MelConditioner
 class ParallelWaveNetConfig:
     """The shape of a Parallel WaveNet student and its distillation settings; stored next to its weights."""
 
-    flow_layers: tuple[int, ...] = (10, 10, 10)  # WaveNet layers of each IAF layer (the paper: 10, 10, 10, 30)
-    dilation_cycle: int = 10
+    flow_layers: tuple[int, ...] = (8, 8, 8)  # WaveNet layers of each IAF layer (the paper: 10, 10, 10, 30)
+    dilation_cycle: int = 8
     kernel_size: int = 2
-    residual_channels: int = 64
-    gate_channels: int = 64
-    skip_channels: int = 64
+    residual_channels: int = 32  # the paper: 64
+    gate_channels: int = 32
+    skip_channels: int = 32
     cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 4, 4, 4)  # product = hop (256)
     init_log_scale: float = -3.0  # the first layer starts by scaling the unit logistic noise by exp(this)
