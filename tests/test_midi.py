@@ -221,3 +221,17 @@ def test_every_melody_round_trips_through_midi_bytes(melody):
     assert len(melody) % STEPS_PER_BAR == 0
     back = melody_from_midi(midi_to_bytes(melody_to_midi(melody)))
     assert back.tolist() == melody.tolist()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(min_size=0, max_size=200), st.integers(0, 60))
+def test_damaged_files_raise_only_latentlab_errors(tail, cut):
+    """A real file cut short or with garbage appended, or random bytes after a header: a clear error or a melody."""
+    good = midi_to_bytes(make_pm([(0, 4, 60), (4, 8, 62), (8, 16, 64)]))
+    for data in (good[: len(good) - cut] + tail, b"MThd" + tail):
+        try:
+            melody = melody_from_midi(data)
+        except LatentLabError as e:
+            assert "\n" not in str(e)
+        else:
+            assert melody.ndim == 1 and len(melody) % STEPS_PER_BAR == 0
