@@ -113,6 +113,10 @@ def test_beta_annealing_and_sampling_schedule():
     assert all(a > b for a, b in zip(probs, probs[1:])) and probs[-1] < 1e-6
     assert teacher_forcing_probability(10**9, cfg) >= 0.0
     assert teacher_forcing_probability(5000, MusicVAEConfig(sampling_rate=0)) == 1.0
+    late = MusicVAEConfig(sampling_rate=100.0, sampling_start=1000)
+    assert teacher_forcing_probability(999, late) == 1.0
+    assert teacher_forcing_probability(1000, late) == pytest.approx(100 / 101)
+    assert teacher_forcing_probability(1500, late) == pytest.approx(probs[2])
 
 
 def test_loss_parts():

@@ -8,7 +8,7 @@ event of the *same* bar and the embedding (no autoregression across bars, so the
 
 Training: beta-VAE loss ``sum_t CE + beta(step) * max(KL - free_bits * ln 2, 0)`` with
 ``beta = (1 - beta_rate ** step) * max_beta``, and scheduled sampling with the inverse-sigmoid schedule
-``p_teacher = k / (k + exp(step / k))``. Scheduled sampling is done *in parallel* (Duckworth et al.
+``p_teacher = k / (k + exp((step - start) / k))`` (pure teacher forcing before ``start``). Scheduled sampling is done *in parallel* (Duckworth et al.
 2019): a first teacher-forced pass without gradients samples the model's own events, which replace the
 true previous events with probability ``1 - p_teacher`` in the second (trained) pass -- one extra
 forward pass instead of a step-by-step loop.
@@ -45,6 +45,7 @@ class MusicVAEConfig:
     max_beta: float = 0.2
     beta_rate: float = 0.99999  # beta = (1 - beta_rate ** step) * max_beta
     sampling_rate: float = 0.0  # inverse-sigmoid scheduled-sampling k; 0 = always teacher forcing
+    sampling_start: int = 0  # pure teacher forcing before this step, then the inverse-sigmoid schedule
 
     @property
     def bars(self) -> int:
@@ -67,11 +68,14 @@ def beta_at(step: int, cfg: MusicVAEConfig) -> float:
 
 
 def teacher_forcing_probability(step: int, cfg: MusicVAEConfig) -> float:
-    """Inverse-sigmoid schedule: probability of feeding the true previous event at ``step``."""
-    if cfg.sampling_rate <= 0 or step < 0:
+    """Inverse-sigmoid schedule: probability of feeding the true previous event at ``step``.
+
+    ``k / (k + exp((step - sampling_start) / k))`` from ``sampling_start`` on; 1 before it and for validation.
+    """
+    if cfg.sampling_rate <= 0 or step < cfg.sampling_start or step < 0:
         return 1.0
     k = cfg.sampling_rate
-    return k / (k + math.exp(min(step / k, 700.0)))
+    return k / (k + math.exp(min((step - cfg.sampling_start) / k, 700.0)))
 
 
 class _InitState(nn.Module):
