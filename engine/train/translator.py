@@ -145,7 +145,10 @@ def model_card(config: TranslatorConfig, run: dict[str, Any], extra: dict[str, A
         f"{training.get('data_summary', 'see the recipe')}\n\n"
         "## Recipe\n\n"
         f"```\n{training.get('command', 'latentlab train translate --data DIR')}\n```\n\n"
-        f"Exported at step {extra.get('step')} (validation reconstruction loss "
+        + (f"This run added the {run['add_domain']!r} decoder to `{run['base']}` (see that model's card for its "
+           f"recipe): the encoder and the other decoders are frozen, and the new decoder started as a copy of "
+           f"the {config.domains[0]!r} decoder.\n\n" if run.get("add_domain") else "")
+        + f"Exported at step {extra.get('step')} (validation reconstruction loss "
         f"{extra.get('val_recon_nats')} nats per sample"
         + (f", domain classifier accuracy on the latent {extra['val_classifier_acc']:.2f}" if "val_classifier_acc" in extra else "")
         + ").\n"
