@@ -21,8 +21,7 @@ class _FlowTask(VocoderTask):
 
     def training_step(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         z, logdet = model(batch["audio"], batch["mel"])
-        sigma = getattr(self.vocoder.config, "sigma", 1.0)
-        return {"loss": gaussian_nll(z.float(), logdet.float(), sigma)}
+        return {"loss": gaussian_nll(z.float(), logdet.float(), self.vocoder.config.sigma)}
 
 
 class WaveGlowTask(_FlowTask):

@@ -40,6 +40,7 @@ class FloWaveNetConfig:
     kernel_size: int = 3
     cond_channels: int = 32  # the mel projected to this many channels at the frame rate (0: the 80 mels)
     upsample_factors: tuple[int, ...] = (4, 4, 8)  # mel frames -> the first block's rate: product = hop / squeeze
+    sigma: float = 1.0  # the prior's standard deviation in training
     infer_sigma: float = 0.8  # default sampling temperature
 
 
@@ -116,7 +117,7 @@ class FloWaveNet(Vocoder):
     def nll(self, audio: Tensor, mel: Tensor) -> Tensor:
         """Negative log-likelihood in nats per sample (the training loss). audio : Tensor[B x T]"""
         z, logdet = self(audio, mel)
-        return gaussian_nll(z, logdet)
+        return gaussian_nll(z, logdet, self.config.sigma)
 
     def options(self) -> dict[str, Any]:
         return {"sigma": self.config.infer_sigma, "seed": 0}
