@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from ...checkpoint import load_checkpoint, save_checkpoint
 from ...errors import LatentLabError
 from ...mel import MelConfig
+from ...nn.flows import gaussian_nll
 from ...train import TrainConfig, TrainTask
 
 MEL = MelConfig()  # the standard mel every vocoder takes
@@ -106,6 +107,41 @@ class Vocoder(nn.Module):
             directory, kind="vocoder", arch=self.name, config=self.config, tensors=self.state_dict(),
             extra=extra, card=card,
         )
+
+
+class FlowVocoder(Vocoder):
+    """A normalising-flow vocoder (WaveGlow, FloWaveNet): exactly invertible given the mel.
+
+    Subclasses implement ``forward(audio, mel) -> (z, logdet)`` and ``reverse(z, mel) -> audio`` and set
+    ``latent_channels``, the channel count of the latent ``z : Tensor[B x latent_channels x T / latent_channels]``.
+    Their configs carry ``sigma`` (the prior's standard deviation in training) and ``infer_sigma`` (the
+    default sampling temperature).
+    """
+
+    latent_channels: int = 1
+
+    def reverse(self, z: Tensor, mel: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def nll(self, audio: Tensor, mel: Tensor) -> Tensor:
+        """Negative log-likelihood in nats per sample (the training loss). audio : Tensor[B x T]"""
+        z, logdet = self(audio, mel)
+        return gaussian_nll(z, logdet, self.config.sigma)
+
+    def options(self) -> dict[str, Any]:
+        return {"sigma": self.config.infer_sigma, "seed": 0}
+
+    @torch.no_grad()
+    def infer(self, mel: Tensor, sigma: float | None = None, seed: int = 0) -> Tensor:
+        """mel : Tensor[B x 80 x frames] -> audio : Tensor[B x frames * 256]; sigma : the noise's temperature"""
+        sigma = self.config.infer_sigma if sigma is None else float(sigma)
+        if sigma < 0:
+            raise LatentLabError(f"sigma must be >= 0, got {sigma}")
+        b, _, frames = mel.shape
+        c = self.latent_channels
+        g = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(b, c, frames * HOP // c, generator=g).to(mel.device)
+        return self.reverse(sigma * z, mel).clamp(-1.0, 1.0)
 
 
 class VocoderTask(TrainTask):

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...errors import LatentLabError
-from ...nn.flows import ActNorm, AffineCoupling, gaussian_nll, squeeze, unsqueeze
-from .base import HOP, Vocoder
+from ...nn.flows import ActNorm, AffineCoupling, squeeze, unsqueeze
+from .base import HOP, FlowVocoder
 from .conditioning import MelConditioner
 
 
@@ -44,7 +42,7 @@ class FloWaveNetConfig:
     infer_sigma: float = 0.8  # default sampling temperature
 
 
-class FloWaveNet(Vocoder):
+class FloWaveNet(FlowVocoder):
     """mel : Tensor[B x 80 x frames] <-> audio : Tensor[B x frames * 256], exactly invertible given the mel."""
 
     name = "flowavenet"
@@ -70,7 +68,7 @@ class FloWaveNet(Vocoder):
                 ))
 
     @property
-    def channels(self) -> int:
+    def latent_channels(self) -> int:
         """Channels of the latent: squeeze ** blocks."""
         return self.config.squeeze**self.config.blocks
 
@@ -113,22 +111,3 @@ class FloWaveNet(Vocoder):
                 x = self.norms[i].reverse(x)
             x = unsqueeze(x, self.config.squeeze)
         return x[:, 0]
-
-    def nll(self, audio: Tensor, mel: Tensor) -> Tensor:
-        """Negative log-likelihood in nats per sample (the training loss). audio : Tensor[B x T]"""
-        z, logdet = self(audio, mel)
-        return gaussian_nll(z, logdet, self.config.sigma)
-
-    def options(self) -> dict[str, Any]:
-        return {"sigma": self.config.infer_sigma, "seed": 0}
-
-    @torch.no_grad()
-    def infer(self, mel: Tensor, sigma: float | None = None, seed: int = 0) -> Tensor:
-        """mel : Tensor[B x 80 x frames] -> audio : Tensor[B x frames * 256]; sigma : the noise's temperature"""
-        sigma = self.config.infer_sigma if sigma is None else float(sigma)
-        if sigma < 0:
-            raise LatentLabError(f"sigma must be >= 0, got {sigma}")
-        b, _, frames = mel.shape
-        g = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(b, self.channels, frames * HOP // self.channels, generator=g).to(mel.device)
-        return self.reverse(sigma * z, mel).clamp(-1.0, 1.0)

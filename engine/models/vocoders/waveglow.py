@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ...errors import LatentLabError
-from ...nn.flows import AffineCoupling, InvertibleConv1x1, gaussian_nll, squeeze, unsqueeze
-from .base import HOP, Vocoder
+from ...nn.flows import AffineCoupling, InvertibleConv1x1, squeeze, unsqueeze
+from .base import HOP, FlowVocoder
 from .conditioning import MelConditioner
 
 
@@ -44,11 +43,16 @@ class WaveGlowConfig:
     infer_sigma: float = 0.6  # default sampling temperature
 
 
-class WaveGlow(Vocoder):
+class WaveGlow(FlowVocoder):
     """mel : Tensor[B x 80 x frames] <-> audio : Tensor[B x frames * 256], exactly invertible given the mel."""
 
     name = "waveglow"
     Config = WaveGlowConfig
+
+    @property
+    def latent_channels(self) -> int:
+        """Channels of the latent: the group size."""
+        return self.config.group
 
     def __init__(self, config: WaveGlowConfig):
         super().__init__(config)
@@ -105,22 +109,3 @@ class WaveGlow(Vocoder):
             if self._early(k):
                 x = torch.cat([early.pop(), x], dim=1)
         return unsqueeze(x, c.group)[:, 0]
-
-    def nll(self, audio: Tensor, mel: Tensor) -> Tensor:
-        """Negative log-likelihood in nats per sample (the training loss). audio : Tensor[B x T]"""
-        z, logdet = self(audio, mel)
-        return gaussian_nll(z, logdet, self.config.sigma)
-
-    def options(self) -> dict[str, Any]:
-        return {"sigma": self.config.infer_sigma, "seed": 0}
-
-    @torch.no_grad()
-    def infer(self, mel: Tensor, sigma: float | None = None, seed: int = 0) -> Tensor:
-        """mel : Tensor[B x 80 x frames] -> audio : Tensor[B x frames * 256]; sigma : the noise's temperature"""
-        sigma = self.config.infer_sigma if sigma is None else float(sigma)
-        if sigma < 0:
-            raise LatentLabError(f"sigma must be >= 0, got {sigma}")
-        b, _, frames = mel.shape
-        g = torch.Generator().manual_seed(int(seed))
-        z = torch.randn(b, self.config.group, frames * HOP // self.config.group, generator=g).to(mel.device)
-        return self.reverse(sigma * z, mel).clamp(-1.0, 1.0)
