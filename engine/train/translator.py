@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..checkpoint import config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
 from ..data.clips import ClipSegments, collate_groups, read_manifest
