@@ -13,7 +13,7 @@ import torch
 
 from engine.cli.main import main
 from engine.errors import LatentLabError
-from engine.midi import NOTE_OFF, melody_from_midi, melody_to_midi, write_midi
+from engine.midi import NOTE_OFF, melody_to_midi, write_midi
 from engine.models.musicvae import (
     MusicVAE,
     MusicVAEConfig,

@@ -8,7 +8,7 @@ import torch
 
 from engine.errors import LatentLabError
 from engine.metrics import mel_distance, mr_stft_distance, real_time_factor
-from engine.vocode import MAX_FRAMES, VOCODERS, analyze, check_mel, load_mel, synthesize, vocode
+from engine.vocode import MAX_FRAMES, VOCODERS, analyze, load_mel, synthesize, vocode
 from vocode_helpers import harmonic_note, make_corpus
 
 NAMES = {"griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan"}
