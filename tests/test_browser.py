@@ -19,6 +19,8 @@ import soundfile as sf
 from app.tabs.melodies import EXAMPLES_DIR
 from app.tabs.vocode import LABELS
 from app_helpers import launched_app
+from engine.checkpoint import CARD_FILE, checkpoint_root
+from engine.model_cards import figure_sections
 from vocode_helpers import harmonic_note
 
 pytestmark = pytest.mark.browser
@@ -171,4 +173,7 @@ def test_about_lists_the_models_and_the_device(page, tmp_path):
     for name in ("mel_2bar", "melgan", "hifigan", "timbre", "translate"):
         _wait(page, table.get_by_role("gridcell", name=name, exact=True).first)
     _wait(page, page.get_by_text(re.compile(r"running on cpu")))
+    for name in ("mel_2bar", "melgan"):  # each model's figures, under the titles its card gives them
+        title = figure_sections((checkpoint_root() / name / CARD_FILE).read_text(encoding="utf-8"))[0][0]
+        _wait(page, page.get_by_role("heading", name=title).first)
     _screenshot(page, tmp_path, "About")
