@@ -109,9 +109,12 @@ def build(ctx: AppContext) -> None:
             midi = gr.File(label="MIDI download")
 
         @user_errors
-        def run_interpolation(up_a, up_b, ex_a, ex_b, name, n, temp, how):
+        def run_interpolation(up_a, up_b, ex_a, ex_b, name, n, temp, how, progress=gr.Progress()):
+            a, b = _load_melody(up_a, ex_a), _load_melody(up_b, ex_b)
+            progress(0.1, desc="decoding")
             mm = ops.load_model(name, ctx.device)
-            path = ops.interpolate(mm, _load_melody(up_a, ex_a), _load_melody(up_b, ex_b), int(n), how, float(temp), seed=0)
+            path = ops.interpolate(mm, a, b, int(n), how, float(temp), seed=0)
+            progress(0.6, desc="rendering audio")
             titles = [f"step {i}" + (" (A)" if i == 0 else " (B)" if i == len(path) - 1 else "") for i in range(len(path))]
             return piano_roll([melody_to_midi(m) for m in path], titles=titles), _audio(path), _midi_file(path, "interpolation")
 
@@ -132,9 +135,12 @@ def build(ctx: AppContext) -> None:
         grid_midi = gr.File(label="MIDI download (row by row)")
 
         @user_errors
-        def run_grid(name, tl, tr, bl, br, n, temp):
+        def run_grid(name, tl, tr, bl, br, n, temp, progress=gr.Progress()):
+            corner_melodies = [_load_melody(None, e) for e in (tl, tr, bl, br)]
+            progress(0.1, desc="decoding")
             mm = ops.load_model(name, ctx.device)
-            rows = ops.grid(mm, [_load_melody(None, e) for e in (tl, tr, bl, br)], int(n), float(temp), seed=0)
+            rows = ops.grid(mm, corner_melodies, int(n), float(temp), seed=0)
+            progress(0.7, desc="drawing")
             return _grid_figure(rows), _midi_file([m for row in rows for m in row], "grid")
 
         grid_go.click(run_grid, [model, *corners, size, grid_temperature], [grid_plot, grid_midi],
@@ -155,11 +161,15 @@ def build(ctx: AppContext) -> None:
             attr_midi = gr.File(label="MIDI download")
 
         @user_errors
-        def run_attributes(up, ex, name, *amounts):
-            mm = ops.load_model(name, ctx.device)
+        def run_attributes(up, ex, name, c_diatonic, note_density, avg_interval, syncopation_16th, syncopation_8th,
+                           progress=gr.Progress()):  # one named parameter per slider: the API's argument names
+            amounts = (c_diatonic, note_density, avg_interval, syncopation_16th, syncopation_8th)
             source = _load_melody(up, ex)
+            progress(0.1, desc="decoding")
+            mm = ops.load_model(name, ctx.device)
             before = ops.reconstruct(mm, source)
-            after = ops.apply_attributes(mm, source, dict(zip(ops.ATTRIBUTES, map(float, amounts))))
+            after = ops.apply_attributes(mm, source, dict(zip(ops.ATTRIBUTES, map(float, amounts), strict=True)))
+            progress(0.6, desc="rendering audio")
             mb, ma = ops.measure_attributes(before), ops.measure_attributes(after)
             table = [[ATTRIBUTE_LABELS[a], round(mb[a], 3), round(ma[a], 3)] for a in ops.ATTRIBUTES]
             figure = piano_roll([melody_to_midi(before), melody_to_midi(after)], titles=["before (reconstruction)", "after"])
@@ -180,9 +190,11 @@ def build(ctx: AppContext) -> None:
             sample_midi = gr.File(label="MIDI download")
 
         @user_errors
-        def run_sample(name, n, temp, s):
+        def run_sample(name, n, temp, s, progress=gr.Progress()):
+            progress(0.1, desc="decoding")
             mm = ops.load_model(name, ctx.device)
             melodies = ops.sample(mm, int(n), float(temp), seed=int(s))
+            progress(0.6, desc="rendering audio")
             figure = piano_roll([melody_to_midi(m) for m in melodies], titles=[f"sample {i + 1}" for i in range(len(melodies))])
             return figure, _audio(melodies), _midi_file(melodies, "samples")
 
