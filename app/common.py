@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -30,6 +31,15 @@ def model_call(**event_kwargs: Any) -> dict[str, Any]:
     return {"concurrency_limit": MODEL_CONCURRENCY, "concurrency_id": MODEL_QUEUE, **event_kwargs}
 
 
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s'\"(])(?:/[^/\s'\"]+)+/([^/\s'\"]+)")
+
+
+def without_server_paths(message: str) -> str:
+    """``message`` with every absolute path cut to its file name: the page never shows server folders
+    (an upload's temporary folder, say). '/tmp/gradio/ab12/song.mid is not MIDI' -> 'song.mid is not MIDI'."""
+    return _ABSOLUTE_PATH.sub(r"\1", message)
+
+
 def user_errors(fn: Callable) -> Callable:
     """Turn the engine's user-facing errors into ``gr.Error`` (a message in the page, no traceback)."""
 
@@ -38,7 +48,7 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except LatentLabError as e:
-            raise gr.Error(str(e), print_exception=False) from e
+            raise gr.Error(without_server_paths(str(e)), print_exception=False) from e
 
     return wrapper
 
