@@ -345,3 +345,21 @@ def test_windows_keep_the_melody_and_pad_with_rests():
         assert set(flat[length + 1 :].tolist()) <= {0}, "padding is rests"
     with pytest.raises(LatentLabError, match="empty"):
         to_windows(np.zeros(0, dtype=np.int64), 32)
+
+
+def test_a_run_resumed_with_another_process_count_is_recorded_stretch_by_stretch(tmp_path):
+    from types import SimpleNamespace
+
+    from engine.train.musicvae import _processes_text, _read_segments, _record_processes
+
+    info = tmp_path / "musicvae_run.json"
+    assert _record_processes(info, SimpleNamespace(step=0, world=2)) == [[0, 2]]
+    assert _record_processes(info, SimpleNamespace(step=500, world=2)) == [[0, 2]]  # same count: one stretch
+    assert _record_processes(info, SimpleNamespace(step=900, world=1)) == [[0, 2], [900, 1]]
+    assert _read_segments(info) == [[0, 2], [900, 1]]
+    text = _processes_text({"step": 1200, "segments": [[s, w, 32 * w] for s, w in _read_segments(info)]}, 32)
+    assert "steps 0-900: 2 process(es), global batch 64" in text
+    assert "steps 900-1200: 1 process(es), global batch 32" in text
+    # A record written before stretches were kept still reads as one stretch.
+    info.write_text('{"processes": 2}\n')
+    assert _read_segments(info) == [[0, 2]]

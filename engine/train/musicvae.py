@@ -45,6 +45,36 @@ class MelodyRecipe:
 
 RUN_INFO = "musicvae_run.json"  # in the run directory: how many processes train it
 
+def _read_segments(run_info: Path) -> list[list[int]]:
+    """``[[first step, processes], ...]``: how many torchrun processes trained each stretch of a run."""
+    if not run_info.exists():
+        return []
+    info = json.loads(run_info.read_text(encoding="utf-8"))
+    return info.get("segments") or [[0, info["processes"]]]
+
+
+def _record_processes(run_info: Path, trainer: Trainer) -> list[list[int]]:
+    """Add a stretch to the run's record when a (re)start trains with a new number of processes."""
+    segments = _read_segments(run_info)
+    if not segments or segments[-1][1] != trainer.world:
+        segments.append([trainer.step, trainer.world])
+        run_info.parent.mkdir(parents=True, exist_ok=True)
+        run_info.write_text(json.dumps({"processes": segments[0][1], "segments": segments}) + "\n", encoding="utf-8")
+    return segments
+
+
+def _processes_text(train_figures: dict[str, Any], batch_size: int) -> str:
+    """' x 2 process(es) (global batch 64).' or, for a run resumed with another process count, each stretch."""
+    segments = train_figures.get("segments") or []
+    if len(segments) > 1:
+        ends = [start for start, _, _ in segments[1:]] + [train_figures.get("step", "?")]
+        parts = [f"steps {start}-{end}: {world} process(es), global batch {batch}"
+                 for (start, world, batch), end in zip(segments, ends)]
+        return " (" + "; ".join(parts) + ")."
+    return (f" x {train_figures.get('processes', 1)} process(es)"
+            f" (global batch {train_figures.get('global_batch', batch_size)}).")
+
+
 RECIPES: dict[str, MelodyRecipe] = {
     "mel_2bar": MelodyRecipe(
         # Paper (cat-mel_2bar_small): encoder 512, decoder 2 x 256, z 256, batch 512, 50k+ steps on a GPU.
@@ -203,7 +233,7 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
         f"- Command: `{command}`",
         f"- Training config: `{json.dumps(config_to_dict(recipe.train))}`",
         f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.1f} h on {train_figures.get('device', '?')}"
-        f" x {train_figures.get('processes', 1)} process(es) (global batch {train_figures.get('global_batch', recipe.train.batch_size)}).",
+        + _processes_text(train_figures, recipe.train.batch_size),
         "",
         "## Measured on the whole validation split",
         f"- Teacher-forced accuracy: **{figures['teacher_forced_accuracy']:.4f}**",
@@ -303,15 +333,12 @@ def train_melody(
     torch.manual_seed(train_cfg.seed)
     model = MusicVAE(recipe.model)
     trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]), WindowDataset(data["val"]), train_cfg, run_dir, dev, progress=progress)
-    # The number of processes that trained this run (torchrun), kept for the card of later exports.
     run_info = run_dir / RUN_INFO
-    if trainer.is_main and trainer.step < train_cfg.steps and not run_info.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_info.write_text(json.dumps({"processes": trainer.world}) + "\n", encoding="utf-8")
+    segments = _record_processes(run_info, trainer) if trainer.is_main and trainer.step < train_cfg.steps else _read_segments(run_info)
     trainer.fit()
     if not trainer.is_main:
         return {}
-    processes = json.loads(run_info.read_text(encoding="utf-8"))["processes"] if run_info.exists() else trainer.world
+    processes = segments[0][1] if segments else trainer.world
     if command is None:
         command = f"latentlab train melody --config {config}"
         if processes > 1:
@@ -325,5 +352,6 @@ def train_melody(
         "device": describe_device(dev),
         "processes": processes,
         "global_batch": train_cfg.batch_size * processes,
+        "segments": [[start, world, train_cfg.batch_size * world] for start, world in segments],
     }
     return export_checkpoint(model, config, recipe, data, out, command, train_figures, device=dev)
