@@ -8,13 +8,13 @@ real result; nothing is downloaded.
 from __future__ import annotations
 
 import os
-import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import torch
 
+from engine.bench.serve import free_port
 from engine.checkpoint import checkpoint_root, save_checkpoint
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
 from engine.models.translator import Translator, sized_config
@@ -23,12 +23,6 @@ SHIPPED = ("mel_2bar", "melgan", "hifigan")  # the shipped models the tabs need
 TINY_TIMBRE = NSynthConfig(encoder_channels=8, encoder_layers=2, decoder_layers=3, decoder_cycle=3, residual_channels=8,
                            gate_channels=8, skip_channels=16, pitch_channels=4)
 TRANSLATE_DOMAINS = ("sine", "saw", "odd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def install_checkpoints(root: Path) -> Path:

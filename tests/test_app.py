@@ -1,22 +1,15 @@
 """The app launches on loopback and answers through gradio_client."""
 
-import socket
-
 import pytest
 from gradio_client import Client
 
 from app.main import launch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from engine.bench.serve import free_port
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_port()
     demo = launch(port=port, device="cpu", block=False)
     yield f"http://127.0.0.1:{port}/"
     demo.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,10 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 
+from engine.bench.serve import free_port
 from engine.models.musicvae import MusicVAE, MusicVAEConfig
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "melodies").glob("*.mid"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +30,7 @@ def client(tmp_path_factory):
     from app.main import launch
 
     ops._load_cached.cache_clear()
-    port = _free_port()
+    port = free_port()
     demo = launch(port=port, device="cpu", block=False)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()

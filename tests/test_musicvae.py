@@ -357,7 +357,7 @@ def test_a_run_resumed_with_another_process_count_is_recorded_stretch_by_stretch
     assert _record_processes(info, SimpleNamespace(step=500, world=2)) == [[0, 2]]  # same count: one stretch
     assert _record_processes(info, SimpleNamespace(step=900, world=1)) == [[0, 2], [900, 1]]
     assert _read_segments(info) == [[0, 2], [900, 1]]
-    text = _processes_text({"step": 1200, "segments": [[s, w, 32 * w] for s, w in _read_segments(info)]}, 32)
+    text = _processes_text({"step": 1200, "segments": _read_segments(info)}, 32)
     assert "steps 0-900: 2 process(es), global batch 64" in text
     assert "steps 900-1200: 1 process(es), global batch 32" in text
     # A record written before stretches were kept still reads as one stretch.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 
 import numpy as np
 import pytest
@@ -11,14 +10,9 @@ import torch
 from gradio_client import Client, handle_file
 
 from app.main import launch
+from engine.bench.serve import free_port
 from engine.models.translator import Translator, sized_config
 from engine.train.translator import export
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -27,7 +21,7 @@ def client(tmp_path, monkeypatch):
     torch.manual_seed(0)
     export(Translator(sized_config("tiny", ("sine", "saw", "odd"))), root / "translate", {"step": 0})
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
-    port = _free_port()
+    port = free_port()
     demo = launch(port=port, device="cpu", block=False)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()

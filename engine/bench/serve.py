@@ -76,7 +76,7 @@ class ServeBenchResult:
     server_pid: int | None = None  # the server process measured (None: an external --url server)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -105,7 +105,7 @@ class ServerProcess:
     """``latentlab serve`` on a free loopback port in a child process, its output in a temporary log."""
 
     def __init__(self, device: str | None, startup_timeout: float = STARTUP_TIMEOUT):
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         self._log = tempfile.NamedTemporaryFile(prefix="latentlab-bench-serve-", suffix=".log", delete=False)
         command = [sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]

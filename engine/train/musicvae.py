@@ -59,20 +59,19 @@ def _record_processes(run_info: Path, trainer: Trainer) -> list[list[int]]:
     if not segments or segments[-1][1] != trainer.world:
         segments.append([trainer.step, trainer.world])
         run_info.parent.mkdir(parents=True, exist_ok=True)
-        run_info.write_text(json.dumps({"processes": segments[0][1], "segments": segments}) + "\n", encoding="utf-8")
+        run_info.write_text(json.dumps({"segments": segments}) + "\n", encoding="utf-8")
     return segments
 
 
 def _processes_text(train_figures: dict[str, Any], batch_size: int) -> str:
     """' x 2 process(es) (global batch 64).' or, for a run resumed with another process count, each stretch."""
-    segments = train_figures.get("segments") or []
-    if len(segments) > 1:
-        ends = [start for start, _, _ in segments[1:]] + [train_figures.get("step", "?")]
-        parts = [f"steps {start}-{end}: {world} process(es), global batch {batch}"
-                 for (start, world, batch), end in zip(segments, ends)]
-        return " (" + "; ".join(parts) + ")."
-    return (f" x {train_figures.get('processes', 1)} process(es)"
-            f" (global batch {train_figures.get('global_batch', batch_size)}).")
+    segments = train_figures.get("segments") or [[0, 1]]
+    if len(segments) == 1:
+        return f" x {segments[0][1]} process(es) (global batch {batch_size * segments[0][1]})."
+    ends = [start for start, _ in segments[1:]] + [train_figures.get("step", "?")]
+    parts = [f"steps {start}-{end}: {world} process(es), global batch {batch_size * world}"
+             for (start, world), end in zip(segments, ends)]
+    return " (" + "; ".join(parts) + ")."
 
 
 RECIPES: dict[str, MelodyRecipe] = {
@@ -335,10 +334,11 @@ def train_melody(
     trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]), WindowDataset(data["val"]), train_cfg, run_dir, dev, progress=progress)
     run_info = run_dir / RUN_INFO
     segments = _record_processes(run_info, trainer) if trainer.is_main and trainer.step < train_cfg.steps else _read_segments(run_info)
+    segments = segments or [[0, trainer.world]]
     trainer.fit()
     if not trainer.is_main:
         return {}
-    processes = segments[0][1] if segments else trainer.world
+    processes = segments[0][1]
     if command is None:
         command = f"latentlab train melody --config {config}"
         if processes > 1:
@@ -350,8 +350,6 @@ def train_melody(
         "step": trainer.step,
         "hours": round(_training_hours(run_dir), 2),
         "device": describe_device(dev),
-        "processes": processes,
-        "global_batch": train_cfg.batch_size * processes,
-        "segments": [[start, world, train_cfg.batch_size * world] for start, world in segments],
+        "segments": segments,  # [[first step, processes], ...]
     }
     return export_checkpoint(model, config, recipe, data, out, command, train_figures, device=dev)
