@@ -10,7 +10,7 @@ from typing import Any, Callable
 import gradio as gr
 import torch
 
-from engine.errors import LatentLabError
+from engine.core.errors import LatentLabError
 
 # Every model call goes through one queue with this id, so heavy work never runs more than
 # MODEL_CONCURRENCY at a time while the page itself stays responsive.

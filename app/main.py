@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import gradio as gr
 
-from engine.device import resolve_device
+from engine.core.device import resolve_device
 
 from .common import MAX_UPLOAD, AppContext
-from .tabs import about, melodies, timbre, translate, vocode
+from .tabs import about, melody, timbre, translate, vocode
 
-TABS = (("Melodies", melodies), ("Timbre", timbre), ("Translate", translate), ("Vocode", vocode), ("About", about))
+TABS = (("Melodies", melody), ("Timbre", timbre), ("Translate", translate), ("Vocode", vocode), ("About", about))
 INTRO = (
     "# Latent Lab\n"
     "Explore music and sound through learned latent spaces — every model here was trained by us, "

@@ -6,8 +6,8 @@ import torch
 
 from app.common import AppContext
 from app.tabs import about
-from engine.checkpoint import save_checkpoint
-from engine.device import describe_device
+from engine.core.checkpoint import save_checkpoint
+from engine.core.device import describe_device
 
 CARD = "# toy — a toy vocoder\n\n## Measured figures\nMR-STFT distance **1.234**\n"
 

@@ -6,7 +6,7 @@ from gradio.helpers import special_args
 
 from app.common import MODEL_QUEUE
 from app.main import build_app
-from app_helpers import install_checkpoints
+from helpers.app import install_checkpoints
 
 LIGHT = {"list_models", "timbre_morph_step", "timbre_grid_cell"}  # quick actions that run no model
 

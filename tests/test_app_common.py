@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from app.common import user_errors, without_server_paths
-from engine.errors import LatentLabError
+from engine.core.errors import LatentLabError
 
 
 @pytest.mark.parametrize(

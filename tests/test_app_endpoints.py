@@ -1,7 +1,7 @@
 """Every API endpoint of a launched app, end to end through gradio_client.
 
 The shipped melody and vocoder checkpoints serve the Melodies and Vocode tabs; tiny untrained timbre and
-translation models made here serve the others (see ``app_helpers``). Each endpoint must return a real
+translation models made here serve the others (see ``helpers.app``). Each endpoint must return a real
 result (a MIDI that reads back with the expected number of steps, audio of the expected rate and length),
 and each family of inputs answers bad input with a one-line message while the server keeps answering.
 """
@@ -17,17 +17,17 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 
 from app.tabs.about import HEADERS
-from app.tabs.melodies import ATTRIBUTE_LABELS, EXAMPLES_DIR
-from app.tabs.melodies import SAMPLE_RATE as MELODY_RATE
+from app.tabs.melody import ATTRIBUTE_LABELS, EXAMPLES_DIR
+from app.tabs.melody import SAMPLE_RATE as MELODY_RATE
 from app.tabs.vocode import LABELS
-from app_helpers import SHIPPED, TRANSLATE_DOMAINS, launched_app
-from engine import timbre
-from engine.checkpoint import checkpoint_root, read_config
-from engine.melody import measure_attributes
-from engine.midi import melody_from_midi
-from engine.translate import SAMPLE_RATE as TRANSLATE_RATE
-from engine.vocode import MEL, analyze
-from vocode_helpers import harmonic_note
+from helpers.app import SHIPPED, TRANSLATE_DOMAINS, launched_app
+from engine.core.checkpoint import checkpoint_root, read_config
+from engine.core.midi import melody_from_midi
+from engine.ops import timbre
+from engine.ops.melody import measure_attributes
+from engine.ops.translate import SAMPLE_RATE as TRANSLATE_RATE
+from engine.ops.vocode import MEL, analyze
+from helpers.vocode import harmonic_note
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
 WINDOW = read_config(checkpoint_root() / "mel_2bar")["config"]["steps"]  # steps per mel_2bar window

@@ -3,8 +3,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.audio import fit_length, load_audio, mulaw_decode, mulaw_encode, peak_normalize, save_wav
-from engine.errors import LatentLabError
+from engine.core.audio import fit_length, load_audio, mulaw_decode, mulaw_encode, peak_normalize, save_wav
+from engine.core.errors import LatentLabError
 
 
 def test_mulaw_round_trip_is_close_and_classes_are_in_range():

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from engine.bench.serve import format_result, result_json, rss_mb, run_serve_bench
-from engine.errors import LatentLabError
+from engine.core.errors import LatentLabError
 
 
 def test_short_load_run_measures_the_server_process():

@@ -3,7 +3,7 @@
 Each tab is used once as a person would: upload a file or pick a bundled example, click the action, wait for
 the result (an audio player with a WAV behind it, a plot, a download link, a table), and save a screenshot.
 A console error, an error toast or a missing result fails the test. The tabs' models come from
-``app_helpers``: the shipped melody and vocoder checkpoints and tiny timbre and translation models.
+``helpers.app``: the shipped melody and vocoder checkpoints and tiny timbre and translation models.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from app.tabs.melodies import EXAMPLES_DIR
+from app.tabs.melody import EXAMPLES_DIR
 from app.tabs.vocode import LABELS
-from app_helpers import launched_app
-from engine.checkpoint import CARD_FILE, checkpoint_root
-from engine.model_cards import figure_sections
-from vocode_helpers import harmonic_note
+from helpers.app import launched_app
+from engine.core.cards import figure_sections
+from engine.core.checkpoint import CARD_FILE, checkpoint_root
+from helpers.vocode import harmonic_note
 
 pytestmark = pytest.mark.browser
 

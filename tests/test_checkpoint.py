@@ -3,8 +3,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from engine.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
-from engine.errors import LatentLabError
+from engine.core.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from engine.core.errors import LatentLabError
 
 
 @dataclass

@@ -13,8 +13,8 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.audio import load_audio
-from engine.errors import LatentLabError
+from engine.core.audio import load_audio
+from engine.core.errors import LatentLabError
 
 EXAMPLES = int(os.environ.get("LATENTLAB_FUZZ_EXAMPLES", "100"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -64,7 +64,7 @@ def test_real_files_of_any_shape_load_or_fail_clearly(n, channels, rate, amplitu
 def _midi_bytes(notes: list[tuple[int, float, float, int]], program: int, is_drum: bool, tempo: float) -> bytes:
     import pretty_midi
 
-    from engine.midi import midi_to_bytes
+    from engine.core.midi import midi_to_bytes
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=tempo)
     inst = pretty_midi.Instrument(program=program, is_drum=is_drum)
@@ -76,7 +76,7 @@ def _midi_bytes(notes: list[tuple[int, float, float, int]], program: int, is_dru
 @SETTINGS
 @given(data=st.binary(min_size=0, max_size=2048), keep_header=st.booleans())
 def test_random_bytes_never_crash_the_midi_loader(data, keep_header):
-    from engine.midi import melody_from_midi
+    from engine.core.midi import melody_from_midi
 
     if keep_header:
         data = b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0" + data
@@ -105,7 +105,7 @@ def test_random_bytes_never_crash_the_midi_loader(data, keep_header):
     cut=st.integers(min_value=0, max_value=40),
 )
 def test_any_midi_becomes_a_melody_or_a_clear_error(notes, program, is_drum, tempo, cut):
-    from engine.midi import check_melody, melody_from_midi
+    from engine.core.midi import check_melody, melody_from_midi
 
     data = _midi_bytes(notes, program, is_drum, tempo)
     if cut:
@@ -128,7 +128,7 @@ def test_any_midi_becomes_a_melody_or_a_clear_error(notes, program, is_drum, tem
     corrupt=st.integers(min_value=0, max_value=30),
 )
 def test_any_npy_becomes_a_mel_or_a_clear_error(shape, dtype, fill, corrupt):
-    from engine.vocode import load_mel
+    from engine.ops.vocode import load_mel
 
     size = int(np.prod(shape)) if shape else 1
     values = {"log": -np.abs(np.linspace(0.1, 11, size)), "positive": np.linspace(0.1, 3, size),
@@ -151,7 +151,7 @@ def test_any_npy_becomes_a_mel_or_a_clear_error(shape, dtype, fill, corrupt):
 @SETTINGS
 @given(data=st.binary(min_size=0, max_size=1024))
 def test_random_bytes_never_crash_the_mel_loader(data):
-    from engine.vocode import load_mel
+    from engine.ops.vocode import load_mel
 
     for payload in (data, b"\x93NUMPY" + data):
         try:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.mel import MelConfig, convert_mel, mel_spectrogram
+from engine.core.mel import MelConfig, convert_mel, mel_spectrogram
 
 
 def test_default_is_the_hifigan_standard():

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import LatentLabError
-from engine.midi import (
+from engine.core.errors import LatentLabError
+from engine.core.midi import (
     FIRST_PITCH_CLASS,
     MAX_PITCH,
     MIN_PITCH,

@@ -2,8 +2,8 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from engine.plots import mel_figure, piano_roll, rainbowgram, rainbowgram_image
-from engine.render import fluidsynth_available, note_midi, render_additive, render_midi
+from engine.core.plots import mel_figure, piano_roll, rainbowgram, rainbowgram_image
+from engine.core.render import fluidsynth_available, note_midi, render_additive, render_midi
 
 
 def _dominant_hz(audio: np.ndarray, rate: int) -> float:

@@ -5,11 +5,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine import timbre
-from engine.checkpoint import save_checkpoint
 from engine.cli.main import main
-from engine.errors import LatentLabError
+from engine.core.checkpoint import save_checkpoint
+from engine.core.errors import LatentLabError
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
+from engine.ops import timbre
 
 TINY = NSynthConfig(encoder_channels=8, encoder_layers=2, decoder_layers=3, decoder_cycle=3, residual_channels=8,
                     gate_channels=8, skip_channels=16, pitch_channels=4)
@@ -146,7 +146,7 @@ def test_missing_model_says_how_to_train_one(tmp_path, monkeypatch, notes, capsy
 
 
 def test_bench_reports_every_figure(checkpoints, tmp_path):
-    from engine.timbre_bench import bench_timbre, format_figures
+    from engine.bench.timbre import bench_timbre, format_figures
 
     folder = tmp_path / "data" / "nsynth-valid"
     (folder / "audio").mkdir(parents=True)

@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.checkpoint import load_checkpoint
-from engine.errors import LatentLabError
+from engine.core.checkpoint import load_checkpoint
+from engine.core.errors import LatentLabError
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
 
 TINY = dict(hop=64, encoder_channels=8, encoder_layers=2, decoder_layers=4, decoder_cycle=4, residual_channels=8,

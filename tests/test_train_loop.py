@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from train_helpers import make_trainer
+from helpers.train import make_trainer
 
 
 def _weights(trainer):
@@ -47,7 +47,7 @@ def test_work_past_the_last_save_is_the_only_loss(tmp_path):
 
 def test_ddp_two_cpu_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
-    helper = Path(__file__).parent / "train_helpers.py"
+    helper = Path(__file__).parent / "helpers" / "train.py"
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
          str(helper), str(tmp_path / "ddp")],

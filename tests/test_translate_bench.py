@@ -8,9 +8,9 @@ import torch
 
 from engine.cli.main import main
 from engine.models.translator import Translator, sized_config
-from engine.train.translator import export
+from engine.train.translate import export
 
-from translate_helpers import make_clips
+from helpers.translate import make_clips
 
 
 def test_bench_reports_every_target_and_writes_the_card(tmp_path, capsys):

@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine import translate as ops
 from engine.cli.main import main
 from engine.models.translator import Translator, sized_config
-from engine.train.translator import export
+from engine.ops import translate as ops
+from engine.train.translate import export
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.checkpoint import load_checkpoint
-from engine.data.clips import ClipSegments, collate_groups
-from engine.errors import LatentLabError
+from engine.core.checkpoint import load_checkpoint
+from engine.core.errors import LatentLabError
+from engine.data.translate import ClipSegments, collate_groups
 from engine.models.translator import Translator, TranslatorConfig, confusion_losses, sized_config
 from engine.train.loop import TrainConfig, Trainer
-from engine.train.translator import TranslateTask, train_translator
+from engine.train.translate import TranslateTask, train_translate
 
-from translate_helpers import make_clips
+from helpers.translate import make_clips
 
 
 def tiny(domains=("sine", "saw")) -> Translator:
@@ -77,10 +77,10 @@ def test_training_lowers_the_reconstruction_loss(tmp_path):
 
 def test_add_domain_trains_only_the_new_decoder(tmp_path):
     data = make_clips(tmp_path / "clips", domains=("sine", "saw", "odd"))
-    base = train_translator(data, out=tmp_path / "base", run_dir=tmp_path / "run1", size="tiny", steps=4,
+    base = train_translate(data, out=tmp_path / "base", run_dir=tmp_path / "run1", size="tiny", steps=4,
                             domains="sine,saw", progress=False)
     before = load_checkpoint(base).tensors
-    out = train_translator(data, out=tmp_path / "grown", run_dir=tmp_path / "run2", size="tiny", steps=25,
+    out = train_translate(data, out=tmp_path / "grown", run_dir=tmp_path / "run2", size="tiny", steps=25,
                            lr=3e-3, add_domain="odd", base=base, progress=False)
     grown = load_checkpoint(out)
     assert tuple(grown.config["domains"]) == ("sine", "saw", "odd")
@@ -97,6 +97,6 @@ def test_add_domain_trains_only_the_new_decoder(tmp_path):
 
 def test_add_domain_needs_the_domain_in_the_data(tmp_path):
     data = make_clips(tmp_path / "clips")
-    base = train_translator(data, out=tmp_path / "base", run_dir=tmp_path / "run1", size="tiny", steps=2, progress=False)
+    base = train_translate(data, out=tmp_path / "base", run_dir=tmp_path / "run1", size="tiny", steps=2, progress=False)
     with pytest.raises(LatentLabError, match="no audio for 'oboe'"):
-        train_translator(data, run_dir=tmp_path / "run2", add_domain="oboe", base=base, progress=False)
+        train_translate(data, run_dir=tmp_path / "run2", add_domain="oboe", base=base, progress=False)

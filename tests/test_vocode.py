@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import LatentLabError
-from engine.metrics import mel_distance, mr_stft_distance, real_time_factor
-from engine.vocode import MAX_FRAMES, VOCODERS, analyze, load_mel, synthesize, vocode
-from vocode_helpers import harmonic_note, make_corpus
+from engine.core.errors import LatentLabError
+from engine.core.metrics import mel_distance, mr_stft_distance, real_time_factor
+from engine.ops.vocode import MAX_FRAMES, VOCODERS, analyze, load_mel, synthesize, vocode
+from helpers.vocode import harmonic_note, make_corpus
 
 NAMES = {"griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan"}
 
@@ -127,7 +127,7 @@ def test_missing_checkpoint_says_how_to_train(tmp_path, monkeypatch, note):
 
 # -- the corpus ------------------------------------------------------------------------------------
 def test_corpus_from_a_folder_and_its_segments(tmp_path):
-    from engine.data.vocoder_audio import VocoderSegments, load_split
+    from engine.data.vocode import VocoderSegments, load_split
 
     corpus = make_corpus(tmp_path)
     manifest = json.loads((corpus / "manifest.json").read_text())
@@ -145,15 +145,15 @@ def test_corpus_from_a_folder_and_its_segments(tmp_path):
 
 
 def test_missing_corpus_says_how_to_build_it(tmp_path):
-    from engine.data.vocoder_audio import VocoderSegments
+    from engine.data.vocode import VocoderSegments
 
     with pytest.raises(LatentLabError, match="latentlab data audio"):
         VocoderSegments(tmp_path / "nothing", "train")
 
 
 def test_corpus_renders_music21_pieces_on_general_midi_programs(tmp_path):
-    from engine.data.vocoder_audio import render_corpus
-    from engine.render import fluidsynth_available
+    from engine.data.vocode import render_corpus
+    from engine.core.render import fluidsynth_available
 
     if not fluidsynth_available():
         pytest.skip("FluidSynth / FluidR3_GM not installed")

@@ -5,8 +5,8 @@ import pytest
 import soundfile as sf
 
 from engine.cli.main import main
-from engine.vocode import analyze
-from vocode_helpers import harmonic_note, make_corpus
+from engine.ops.vocode import analyze
+from helpers.vocode import harmonic_note, make_corpus
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path, wav, capsys):
 
 def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
     """A tiny MelGAN trained through the CLI into $LATENTLAB_CHECKPOINTS, then used and benchmarked."""
-    import engine.train.vocoder_gan as gan
+    import engine.train.vocode_gan as gan
     from engine.models.vocoders.melgan import MelGANConfig
 
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path / "ckpts"))

@@ -6,14 +6,14 @@ import json
 import pytest
 import torch
 
-from engine.data.vocoder_audio import VocoderSegments
+from engine.data.vocode import VocoderSegments
 from engine.models.vocoders.hifigan import HiFiGAN, HiFiGANConfig
 from engine.models.vocoders.melgan import MelGAN, MelGANConfig
 from engine.nn.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from engine.nn.losses import feature_matching, hinge_d_loss, lsgan_d_loss
 from engine.train import TrainConfig, Trainer
-from engine.train.vocoder_gan import GANWeights, HiFiGANTask, MelGANTask
-from vocode_helpers import make_corpus
+from engine.train.vocode_gan import GANWeights, HiFiGANTask, MelGANTask
+from helpers.vocode import make_corpus
 
 TINY = {"melgan": MelGANConfig(channels=4), "hifigan": HiFiGANConfig(channels=16),
         "melgan_fullband": MelGANConfig(channels=2, upsample=(8, 8, 2, 2), bands=1)}
@@ -51,7 +51,7 @@ def test_checkpoint_round_trip_folds_weight_norm(tmp_path, name):
 
 def test_pqmf_reconstructs_audio():
     from engine.nn.pqmf import PQMF
-    from vocode_helpers import harmonic_note
+    from helpers.vocode import harmonic_note
 
     pqmf = PQMF(4)
     x = torch.from_numpy(harmonic_note(440.0, 0.5, 1.0))[None, None, :11024]

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from engine.errors import LatentLabError
-from engine.nn.wavenet import (
+from engine.core.errors import LatentLabError
+from engine.nn.wavenet.layers import (
     ConditionUpsampler,
     DilatedEncoder,
     WaveNet,

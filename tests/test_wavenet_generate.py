@@ -5,12 +5,13 @@ import json
 import pytest
 import torch
 
-import engine.nn.wavenet_generate as wg
+import engine.nn.wavenet.generate as wg
 from engine.cli.main import main
-from engine.errors import LatentLabError
-from engine.nn.wavenet import ConditionUpsampler, WaveNet, WaveNetConfig
-from engine.nn.wavenet_cuda import GraphSteps
-from engine.nn.wavenet_generate import fuse_weights, generate, teacher_forced
+from engine.core.errors import LatentLabError
+from engine.nn.wavenet.cuda import GraphSteps
+from engine.nn.wavenet.generate import generate, teacher_forced
+from engine.nn.wavenet.layers import ConditionUpsampler, WaveNet, WaveNetConfig
+from engine.nn.wavenet.steps import fuse_weights, step_bias
 
 CONFIGS = {
     "k2": dict(layers=6, dilation_cycle=3, kernel_size=2, residual_channels=16, gate_channels=16, skip_channels=32),
@@ -65,7 +66,7 @@ def test_incremental_reproduces_the_parallel_forward(name, backend, small_chunks
 def test_repeated_conditioning_is_projected_once_per_frame(backend, small_chunks):
     model, x, _, g = _case("k3-local-global")
     cond = ConditionUpsampler(3, [10])(torch.randn(B, 3, T // 10))  # repetition, as NSynth upsamples
-    bias = wg.step_bias(model, cond, g, 0, T, B)
+    bias = step_bias(model, cond, g, 0, T, B)
     assert bias.values.shape[1] == T // 10 and bias.rows.tolist() == [i // 10 for i in range(T)]
     out = teacher_forced(model, x, cond, g, backend=backend)
     assert (out - _forward(model, x, cond, g)).abs().max() < 1e-4
@@ -128,7 +129,7 @@ def test_graph_step_indexing_on_cpu(name):
     with torch.no_grad():
         for t0 in range(0, T, chunk):
             t1 = min(T, t0 + chunk)
-            bias = wg.step_bias(model, cond, g, t0, t1, B)
+            bias = step_bias(model, cond, g, t0, t1, B)
             _, o = steps.run(t0, t1 - t0, bias, torch.rand(B, t1 - t0, 2), x[:, t0:t1].float(), 1.0, True)
             outs.append(o)
     assert (torch.cat(outs, 2) - ref).abs().max() < 1e-4

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from engine import __version__
-from engine.checkpoint import CheckpointInfo, list_checkpoints
-from engine.device import describe_device
-from engine.model_cards import card_title, figure_sections
+from engine.core.cards import card_title, figure_sections
+from engine.core.checkpoint import CheckpointInfo, list_checkpoints
+from engine.core.device import describe_device
 
 from ..common import AppContext
 

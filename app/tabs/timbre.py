@@ -1,5 +1,5 @@
 """The "Timbre" tab: morph two notes through the NSynth-style autoencoder (beside the plain audio mix at the
-same weights), and the NSynth Super 4-corner grid. The work is :mod:`engine.timbre`; this module only lays out
+same weights), and the NSynth Super 4-corner grid. The work is :mod:`engine.ops.timbre`; this module only lays out
 widgets."""
 
 from __future__ import annotations
@@ -7,10 +7,8 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from engine.plots import embedding_figure, rainbowgram, subplots_grid
-from engine.timbre import (
-    SAMPLE_RATE, example_notes, grid, is_available, load_model, morph, prepare,
-)
+from engine.core.plots import embedding_figure, rainbowgram, subplots_grid
+from engine.ops.timbre import SAMPLE_RATE, example_notes, grid, is_available, load_model, morph, prepare
 
 from ..common import AppContext, missing_model_notice, model_call, user_errors
 

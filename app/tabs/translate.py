@@ -1,6 +1,6 @@
 """The "Translate" tab: play a clip on other instruments with the music translation network.
 
-The work is :func:`engine.translate.translate`; this module only lays out widgets.
+The work is :func:`engine.ops.translate.translate`; this module only lays out widgets.
 """
 
 from __future__ import annotations
@@ -11,8 +11,16 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from engine.audio import save_wav
-from engine.translate import MAX_SECONDS, SAMPLE_RATE, list_domains, model_available, read_input, spectrogram_figure, translate
+from engine.core.audio import save_wav
+from engine.ops.translate import (
+    MAX_SECONDS,
+    SAMPLE_RATE,
+    list_domains,
+    model_available,
+    read_input,
+    spectrogram_figure,
+    translate,
+)
 
 from ..common import AppContext, missing_model_notice, model_call, user_errors
 

@@ -1,13 +1,13 @@
 """The "Vocode" tab: one mel, every ticked vocoder side by side, each with its spectrogram, its distances
-to the input and its speed. The work is :func:`engine.vocode.compare`; this module only lays out widgets."""
+to the input and its speed. The work is :func:`engine.ops.vocode.compare`; this module only lays out widgets."""
 
 from __future__ import annotations
 
 import gradio as gr
 import numpy as np
 
-from engine.plots import mel_figure
-from engine.vocode import MEL, VOCODERS, analyze_file, compare, is_available, load_mel
+from engine.core.plots import mel_figure
+from engine.ops.vocode import MEL, VOCODERS, analyze_file, compare, is_available, load_mel
 
 from ..common import AppContext, model_call, user_errors
 

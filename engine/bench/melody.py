@@ -40,10 +40,10 @@ def _example_windows(steps: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bench_melody(model: str = "mel_2bar", data: str | Path | None = None, device: str | None = None, repeats: int = 20) -> dict[str, Any]:
     """Latency (ms) of the melody operations, plus validation accuracy when ``data`` is given."""
-    from ..data.melodies import load_windows
-    from ..device import describe_device
-    from ..melody import encode, interpolate, load_model, reconstruct
-    from ..train.musicvae import evaluate
+    from ..data.melody import load_windows
+    from ..core.device import describe_device
+    from ..ops.melody import encode, interpolate, load_model, reconstruct
+    from ..train.melody import evaluate
 
     mm = load_model(model, device)
     a, b = _example_windows(mm.steps)
@@ -63,7 +63,7 @@ def bench_melody(model: str = "mel_2bar", data: str | Path | None = None, device
     if data is not None:
         windows = load_windows(data)["val"]
         if windows.shape[1] != mm.steps:
-            from ..errors import LatentLabError
+            from ..core.errors import LatentLabError
 
             raise LatentLabError(f"{data} holds {windows.shape[1]}-step windows but {mm.name} takes {mm.steps}")
         with torch.no_grad():

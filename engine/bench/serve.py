@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import LatentLabError
+from ..core.errors import LatentLabError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -43,7 +43,7 @@ class Workload:
 
 def workloads() -> dict[str, Workload]:
     """The endpoints the benchmark knows how to drive, lightest first."""
-    from engine.checkpoint import list_checkpoints
+    from engine.core.checkpoint import list_checkpoints
 
     examples = sorted(p.stem for p in (ASSETS / "melodies").glob("*.mid"))
     table = {"list_models": Workload("/list_models", description="the About tab's model table (no model call)")}

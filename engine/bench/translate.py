@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from ..audio import save_wav
-from ..data.clips import piece_files, read_manifest
-from ..errors import LatentLabError
+from ..core.audio import save_wav
+from ..core.errors import LatentLabError
+from ..data.translate import piece_files, read_manifest
 from ..models.translator import SAMPLE_RATE
 
 N_MFCC = 20
@@ -112,7 +112,7 @@ def bench_translate(
 
     Returns a JSON-ready report: settings, per-target rows, the overall figures and the decode speed.
     """
-    from ..translate import load_model, translate
+    from ..ops.translate import load_model, translate
 
     directory = Path(data)
     manifest = read_manifest(directory)
@@ -211,7 +211,7 @@ CARD_SECTION = "## Measured figures"
 
 def update_card(model: str | Path, report: dict[str, Any], command: str) -> Path:
     """Replace (or add) the card's measured-figures section with ``report`` and the command that measured it."""
-    from ..checkpoint import CARD_FILE, resolve_checkpoint_dir
+    from ..core.checkpoint import CARD_FILE, resolve_checkpoint_dir
 
     path = resolve_checkpoint_dir(model) / CARD_FILE
     card = path.read_text(encoding="utf-8") if path.exists() else ""

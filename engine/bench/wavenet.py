@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from ..errors import LatentLabError
-from ..nn.wavenet import WaveNet, WaveNetConfig
-from ..nn.wavenet_generate import NaiveSteps, generate
+from ..core.errors import LatentLabError
+from ..nn.wavenet.generate import generate
+from ..nn.wavenet.layers import WaveNet, WaveNetConfig
+from ..nn.wavenet.steps import NaiveSteps
 
 NAIVE_STEPS = 24  # the naive loop is slow and constant per step: a few steps measure it
 CACHED_STEPS = 1500  # the cached PyTorch path: enough to average Python overhead
@@ -76,7 +77,7 @@ def bench_wavenet(
     -------
     dict with naive_samples_per_s, cached_samples_per_s, fast_samples_per_s, the ratios and the config
     """
-    from ..device import resolve_device
+    from ..core.device import resolve_device
 
     dev = resolve_device(device)
     if min(layers, channels, skip_channels, batch, samples, repeats, cond_hop) < 1:

@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from ..errors import LatentLabError
+from ..core.errors import LatentLabError
 
 # Capability modules, in the order their commands appear in --help.
 CAPABILITIES = ("melody", "timbre", "translate", "vocode", "serve")

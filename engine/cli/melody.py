@@ -1,6 +1,6 @@
 """``latentlab melody ...`` and the melody entries of ``data``, ``train`` and ``bench``.
 
-Every handler calls :mod:`engine.melody` (the same functions the app calls) and returns an exit code.
+Every handler calls :mod:`engine.ops.melody` (the same functions the app calls) and returns an exit code.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from .common import add_device_arg, add_group
 
 HELP = "MusicVAE melodies: reconstruct, interpolate, sample, attribute arithmetic"
-ATTRIBUTES = ("c_diatonic", "note_density", "avg_interval", "syncopation_16th", "syncopation_8th")  # = engine.melody
+ATTRIBUTES = ("c_diatonic", "note_density", "avg_interval", "syncopation_16th", "syncopation_8th")  # = engine.ops.melody
 MODELS_HELP = "mel_2bar, mel_16bar or a checkpoint directory (default mel_2bar)"
 
 
@@ -123,19 +123,19 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
 
 
 def _load(args):
-    from .. import melody as ops
+    from ..ops import melody as ops
 
     return ops, ops.load_model(args.model, args.device)
 
 
 def _write(melody, path: Path) -> None:
-    from ..midi import melody_to_midi, write_midi
+    from ..core.midi import melody_to_midi, write_midi
 
     write_midi(melody_to_midi(melody), path)
 
 
 def reconstruct(args: argparse.Namespace) -> int:
-    from ..midi import melody_from_midi
+    from ..core.midi import melody_from_midi
 
     ops, mm = _load(args)
     out = ops.reconstruct(mm, melody_from_midi(args.input), args.temperature, args.seed)
@@ -145,7 +145,7 @@ def reconstruct(args: argparse.Namespace) -> int:
 
 
 def interpolate(args: argparse.Namespace) -> int:
-    from ..midi import melodies_to_midi, melody_from_midi, write_midi
+    from ..core.midi import melodies_to_midi, melody_from_midi, write_midi
 
     ops, mm = _load(args)
     steps = ops.interpolate(mm, melody_from_midi(args.a), melody_from_midi(args.b), args.steps, args.method, args.temperature, args.seed)
@@ -167,7 +167,7 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def similar(args: argparse.Namespace) -> int:
-    from ..midi import melody_from_midi
+    from ..core.midi import melody_from_midi
 
     ops, mm = _load(args)
     out = Path(args.output)
@@ -178,7 +178,7 @@ def similar(args: argparse.Namespace) -> int:
 
 
 def grid(args: argparse.Namespace) -> int:
-    from ..midi import melody_from_midi
+    from ..core.midi import melody_from_midi
 
     ops, mm = _load(args)
     rows = ops.grid(mm, [melody_from_midi(c) for c in args.corners], args.size, args.temperature, args.seed)
@@ -191,7 +191,7 @@ def grid(args: argparse.Namespace) -> int:
 
 
 def attribute(args: argparse.Namespace) -> int:
-    from ..midi import melody_from_midi
+    from ..core.midi import melody_from_midi
 
     ops, mm = _load(args)
     source = melody_from_midi(args.input)
@@ -203,8 +203,8 @@ def attribute(args: argparse.Namespace) -> int:
 
 
 def attributes(args: argparse.Namespace) -> int:
-    from ..melody import measure_attributes
-    from ..midi import melody_from_midi
+    from ..ops.melody import measure_attributes
+    from ..core.midi import melody_from_midi
 
     values = measure_attributes(melody_from_midi(args.input))
     print(json.dumps({k: round(v, 6) for k, v in values.items()}, indent=1))
@@ -212,7 +212,7 @@ def attributes(args: argparse.Namespace) -> int:
 
 
 def data_melodies(args: argparse.Namespace) -> int:
-    from ..data.melodies import build_melody_data, write_examples
+    from ..data.melody import build_melody_data, write_examples
 
     if args.examples:
         for path in write_examples(args.examples):
@@ -227,7 +227,7 @@ def data_melodies(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    from ..train.musicvae import train_melody
+    from ..train.melody import train_melody
 
     figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
     if figures:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import LatentLabError
+from ..core.errors import LatentLabError
 from .common import add_device_arg, add_group
 
 HELP = "NSynth-style WaveNet autoencoder: encode, decode, reconstruct and morph notes"
@@ -16,7 +16,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     """--model, the decoder's pitch and the sampling options, --device."""
     p.add_argument("--model", default="timbre", help=MODEL_HELP)
     p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio; 60 for decode)")
-    p.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.timbre.TEMPERATURE, 1.0)")
+    p.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.ops.timbre.TEMPERATURE, 1.0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_device_arg(p)
 
@@ -88,7 +88,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--notes", type=int, default=20, help="validation notes to reconstruct (default 20)")
     b.add_argument("--model", default="timbre", help=MODEL_HELP)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.timbre.TEMPERATURE, 1.0)")
+    b.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.ops.timbre.TEMPERATURE, 1.0)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     b.add_argument("--card", action="store_true", help="also write the figures into the checkpoint's card.md")
     add_device_arg(b)
@@ -114,20 +114,20 @@ def parse_pitches(tokens: list[str] | None) -> list[int] | None:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from ..data.nsynth import build_notes
+    from ..data.timbre import build_timbre_data
 
     def progress(done: int, total: int) -> None:
         if done % 50 == 0 or done == total:
             print(f"\r{done}/{total} notes", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    counts = build_notes(args.out, args.programs, parse_pitches(args.pitches), args.velocities,
+    counts = build_timbre_data(args.out, args.programs, parse_pitches(args.pitches), args.velocities,
                          split=not args.no_split, progress=progress)
     print(f"wrote {', '.join(f'{n} {name}' for name, n in counts.items())} notes to {args.out}")
     return 0
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..device import resolve_device
+    from ..core.device import resolve_device
     from ..train.timbre import train_timbre
 
     out = train_timbre(args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
@@ -138,14 +138,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _temperature(args: argparse.Namespace) -> float:
-    from ..timbre import TEMPERATURE
+    from ..ops.timbre import TEMPERATURE
 
     return TEMPERATURE if args.temperature is None else args.temperature
 
 
 def _model(args: argparse.Namespace):
-    from ..device import resolve_device
-    from ..timbre import load_model
+    from ..core.device import resolve_device
+    from ..ops.timbre import load_model
 
     return load_model(args.model, resolve_device(args.device))
 
@@ -158,8 +158,8 @@ def _progress(label: str):
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
-    from ..audio import save_wav
-    from ..timbre import SAMPLE_RATE, prepare, reconstruct
+    from ..core.audio import save_wav
+    from ..ops.timbre import SAMPLE_RATE, prepare, reconstruct
 
     model = _model(args)
     result = reconstruct(model, prepare(args.input), args.pitch, _temperature(args), args.seed, _progress("decoding"))
@@ -171,8 +171,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def run_morph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..audio import save_wav
-    from ..timbre import SAMPLE_RATE, morph, morph_weights, prepare
+    from ..core.audio import save_wav
+    from ..ops.timbre import SAMPLE_RATE, morph, morph_weights, prepare
 
     morph_weights(args.steps)  # check before loading anything
     model = _model(args)
@@ -193,7 +193,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from ..timbre import encode, prepare
+    from ..ops.timbre import encode, prepare
 
     z = encode(_model(args), prepare(args.input))
     out = Path(args.out)
@@ -206,8 +206,8 @@ def run_encode(args: argparse.Namespace) -> int:
 def run_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..audio import save_wav
-    from ..timbre import DEFAULT_PITCH, SAMPLE_RATE, decode
+    from ..core.audio import save_wav
+    from ..ops.timbre import DEFAULT_PITCH, SAMPLE_RATE, decode
 
     try:
         z = np.load(args.embedding, allow_pickle=False)
@@ -226,8 +226,8 @@ def run_decode(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import json
 
-    from ..device import resolve_device
-    from ..timbre_bench import bench_timbre, format_figures
+    from ..core.device import resolve_device
+    from ..bench.timbre import bench_timbre, format_figures
 
     figures = bench_timbre(args.data, args.model, notes=args.notes, seed=args.seed, device=resolve_device(args.device),
                            card=args.card, temperature=_temperature(args))

@@ -80,8 +80,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
 
 
 def run_translate(args: argparse.Namespace) -> int:
-    from ..errors import LatentLabError
-    from .. import translate as ops
+    from ..core.errors import LatentLabError
+    from ..ops import translate as ops
 
     if args.list_domains:
         for name in ops.list_domains(args.model):
@@ -94,7 +94,7 @@ def run_translate(args: argparse.Namespace) -> int:
     results = ops.translate(audio, targets, model=args.model, device=args.device, seed=args.seed,
                             temperature=args.temperature)
     out = Path(args.out)
-    from ..audio import save_wav
+    from ..core.audio import save_wav
 
     for target, wave in results.items():
         path = out if len(results) == 1 else out.with_name(f"{out.stem}-{target}{out.suffix or '.wav'}")
@@ -104,9 +104,9 @@ def run_translate(args: argparse.Namespace) -> int:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from ..data.clips import build_clips, parse_domains
+    from ..data.translate import build_translate_data, parse_domains
 
-    manifest = build_clips(
+    manifest = build_translate_data(
         args.out, parse_domains(args.domains), tunes=args.tunes, n_chorales=args.chorales,
         max_seconds=args.max_seconds, val_fraction=args.val_fraction, seed=args.seed,
     )
@@ -117,9 +117,9 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..train.translator import train_translator
+    from ..train.translate import train_translate
 
-    out = train_translator(
+    out = train_translate(
         data=args.data, out=args.out, run_dir=args.run_dir, device=args.device, size=args.size,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, segment=args.segment,
         domains=args.domains, add_domain=args.add_domain, base=args.base, progress=not args.quiet,

@@ -82,7 +82,7 @@ def _parse_value(text: str):
 
 
 def _options(args: argparse.Namespace) -> dict:
-    from ..errors import LatentLabError
+    from ..core.errors import LatentLabError
 
     options = {}
     if args.iterations is not None:
@@ -100,7 +100,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 
 def run_vocode(args: argparse.Namespace) -> int:
-    from ..errors import LatentLabError
+    from ..core.errors import LatentLabError
 
     if args.list:
         return _list()
@@ -108,10 +108,10 @@ def run_vocode(args: argparse.Namespace) -> int:
         raise LatentLabError("give either an audio file or --mel MEL.npy (one of them)")
     if not args.output:
         raise LatentLabError("say where to write the audio with -o OUT.wav")
-    from ..audio import save_wav
-    from ..device import resolve_device
-    from ..metrics import mel_distance, mr_stft_distance
-    from ..vocode import MEL, analyze_file, load_mel, synthesize
+    from ..core.audio import save_wav
+    from ..core.device import resolve_device
+    from ..core.metrics import mel_distance, mr_stft_distance
+    from ..ops.vocode import MEL, analyze_file, load_mel, synthesize
 
     device = resolve_device(args.device)
     reference = None
@@ -130,7 +130,7 @@ def run_vocode(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
-    from ..vocode import VOCODERS, checkpoint_dir, is_available, vocoder_class
+    from ..ops.vocode import VOCODERS, checkpoint_dir, is_available, vocoder_class
 
     for name in VOCODERS:
         if is_available(name):
@@ -143,9 +143,9 @@ def _list() -> int:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from ..data.vocoder_audio import DEFAULT_PROGRAMS, build_vocoder_data
+    from ..data.vocode import DEFAULT_PROGRAMS, build_vocode_data
 
-    manifest = build_vocoder_data(
+    manifest = build_vocode_data(
         args.out, minutes=args.minutes, programs=tuple(args.programs or DEFAULT_PROGRAMS), wav_dir=args.wav_dir,
         corpus=not args.no_corpus, seed=args.seed,
     )
@@ -155,10 +155,10 @@ def run_data(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..device import resolve_device
-    from ..vocode import train_vocoder
+    from ..core.device import resolve_device
+    from ..train.vocode import train_vocode
 
-    out = train_vocoder(
+    out = train_vocode(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export,
     )
@@ -169,10 +169,10 @@ def run_train(args: argparse.Namespace) -> int:
 def run_bench(args: argparse.Namespace) -> int:
     import json
 
-    from ..device import resolve_device
-    from ..vocode_bench import bench_vocoders, format_table, write_cards
+    from ..core.device import resolve_device
+    from ..bench.vocode import bench_vocode, format_table, write_cards
 
-    rows = bench_vocoders(
+    rows = bench_vocode(
         args.data, names=args.vocoders, device=resolve_device(args.device), clips=args.clips,
         seconds=args.seconds, threads=args.threads,
     )

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 class MusicVAEConfig:
     """The shape of a MusicVAE and its loss settings; stored next to its weights."""
 
-    num_classes: int = 90  # Magenta's melody encoding (engine.midi)
+    num_classes: int = 90  # Magenta's melody encoding (engine.core.midi)
     steps: int = 32  # 16th steps per sequence: 32 = 2 bars, 256 = 16 bars
     bar_steps: int = 16  # steps per bar (the hierarchical decoder's unit)
     hierarchical: bool = False  # conductor + per-bar decoder instead of one flat LSTM

@@ -3,8 +3,8 @@
 A non-causal dilated encoder turns a note into a temporal embedding (16 channels, one frame per ``hop``
 samples); a causal WaveNet decoder, conditioned on the embedding repeated up to the sample rate (and,
 optionally, on the note's MIDI pitch as a global vector), predicts each 8-bit mu-law sample as a 256-way
-softmax. Both halves are the shared layers of :mod:`engine.nn.wavenet`; generation is the core's
-:func:`engine.nn.wavenet_generate.generate` (its numba fast path on the CPU).
+softmax. Both halves are the shared layers of :mod:`engine.nn.wavenet.layers`; generation is the core's
+:func:`engine.nn.wavenet.generate.generate` (its numba fast path on the CPU).
 
 Sizes (the paper's in brackets): encoder 10 layers x 32 channels, kernel 3 [30 x 128]; embedding 16 channels
 pooled over 512 samples [the same]; decoder 20 layers, 32 residual / 32 gate / 64 skip channels, kernel 2
@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import LatentLabError
-from ..nn.wavenet import ConditionUpsampler, DilatedEncoder, WaveNet, WaveNetConfig
+from ..core.errors import LatentLabError
+from ..nn.wavenet.layers import ConditionUpsampler, DilatedEncoder, WaveNet, WaveNetConfig
 
 PITCHES = 128  # MIDI pitches the pitch embedding covers
 
@@ -141,13 +141,13 @@ class NSynthAutoencoder(nn.Module):
         z : Tensor[B x latent x N] embeddings
         pitch : LongTensor[B] (or one int for all) MIDI pitches, when the model has a pitch input
         n_samples : samples per stream (default N * hop)
-        temperature, seed, progress, backend : see :func:`engine.nn.wavenet_generate.generate`
+        temperature, seed, progress, backend : see :func:`engine.nn.wavenet.generate.generate`
 
         Returns
         -------
         LongTensor[B x n_samples] mu-law classes
         """
-        from ..nn.wavenet_generate import generate
+        from ..nn.wavenet.generate import generate
 
         assert z.dim() == 3 and z.shape[1] == self.config.latent_channels, f"z must be [B x latent x N], got {list(z.shape)}"
         n = n_samples or z.shape[-1] * self.config.hop

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..audio import mulaw_encode
-from ..errors import LatentLabError
-from ..nn.wavenet import ConditionUpsampler, DilatedEncoder, WaveNet, WaveNetConfig
+from ..core.audio import mulaw_encode
+from ..core.errors import LatentLabError
+from ..nn.wavenet.layers import ConditionUpsampler, DilatedEncoder, WaveNet, WaveNetConfig
 
 SAMPLE_RATE = 16_000  # rate of every domain's audio
 

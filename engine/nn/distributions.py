@@ -2,7 +2,7 @@
 
 A logistic-mixture WaveNet (PixelCNN++, r9y9's WaveNet vocoder) outputs, per sample, ``3M`` channels:
 mixture logits ``[:M]``, means ``[M:2M]`` and log scales ``[2M:]`` (floored at ``LOG_SCALE_MIN``, the
-same floor :mod:`engine.nn.wavenet_generate` samples with). Training uses the *discretised* likelihood of
+same floor :mod:`engine.nn.wavenet.steps` samples with). Training uses the *discretised* likelihood of
 16-bit audio; probability density distillation (Parallel WaveNet) uses the continuous density.
 """
 
@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .wavenet_generate import LOG_SCALE_MIN
-
 BINS = 65536  # 16-bit audio: the discretisation of the training likelihood
+LOG_SCALE_MIN = -7.0  # floor of the logistic mixture's log scales (PixelCNN++)
 
 
 def split_mixture(params: Tensor, log_scale_min: float = LOG_SCALE_MIN) -> tuple[Tensor, Tensor, Tensor]:

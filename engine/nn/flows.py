@@ -12,7 +12,7 @@ Every layer maps data to latent in ``forward`` and back in ``reverse``::
 - :class:`InvertibleConv1x1` (Glow / WaveGlow): a learned channel rotation; the inverse is cached for sampling.
 - :class:`ActNorm` (Glow / FloWaveNet): per-channel affine, initialised from the first batch's statistics.
 - :class:`AffineCoupling` (WaveGlow's WN, FloWaveNet): one half of the channels, through a non-causal
-  :class:`engine.nn.wavenet.WaveNetStack` conditioned on the (upsampled) mel, scales and shifts the other.
+  :class:`engine.nn.wavenet.layers.WaveNetStack` conditioned on the (upsampled) mel, scales and shifts the other.
 - :class:`AutoregressiveAffine` (Parallel WaveNet's IAF): each sample is scaled and shifted by a causal
   WaveNetStack over the samples before it; sampling (``reverse``) runs in parallel, density (``forward``)
   step by step.
@@ -27,7 +27,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .wavenet import WaveNetStack
+from .wavenet.layers import WaveNetStack
 
 LOG_2PI = math.log(2 * math.pi)
 

@@ -3,7 +3,7 @@
 - :class:`MultiResolutionSTFTLoss` -- spectral convergence + log-magnitude L1 at three STFT resolutions
   (FFT 1024/2048/512, hop 120/240/50, window 600/1200/240; Parallel WaveGAN's setting). Used as a
   training loss by MelGAN, HiFi-GAN and Parallel WaveNet and, without gradients, as the MR-STFT metric.
-- :func:`mel_l1` -- L1 between log-mels of the standard :class:`engine.mel.MelConfig` (HiFi-GAN's mel loss).
+- :func:`mel_l1` -- L1 between log-mels of the standard :class:`engine.core.mel.MelConfig` (HiFi-GAN's mel loss).
 - GAN losses: :func:`hinge_d_loss` / :func:`hinge_g_loss` (MelGAN), :func:`lsgan_d_loss` /
   :func:`lsgan_g_loss` (HiFi-GAN) and :func:`feature_matching` (L1 between discriminator feature maps).
 """
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..mel import MelConfig, mel_spectrogram
+from ..core.mel import MelConfig, mel_spectrogram
 
 # (n_fft, hop, window) of the three resolutions
 RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))

@@ -34,8 +34,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..checkpoint import config_to_dict
-from ..errors import LatentLabError
+from ..core.checkpoint import config_to_dict
+from ..core.errors import LatentLabError
 
 STATE_WEIGHTS = "state.safetensors"
 STATE_META = "state.json"

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Subset
 
-from ..checkpoint import config_from_dict, save_checkpoint
-from ..data.nsynth import DATASET_INFO, NoteWindows
-from ..errors import LatentLabError
+from ..core.checkpoint import config_from_dict, save_checkpoint
+from ..core.errors import LatentLabError
+from ..data.timbre import DATASET_INFO, NoteWindows
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
 from .loop import TrainConfig, Trainer, TrainTask
 
@@ -78,7 +78,7 @@ def train_timbre(
 
     Parameters
     ----------
-    data : an NSynth-layout folder (``nsynth-train/`` and ``nsynth-valid/``, see :mod:`engine.data.nsynth`)
+    data : an NSynth-layout folder (``nsynth-train/`` and ``nsynth-valid/``, see :mod:`engine.data.timbre`)
     out : checkpoint folder to write at the end
     run_dir : resumable state; a run resumes with the model config it started with
     steps, batch_size, lr : override the recipe (:data:`RECIPE`)

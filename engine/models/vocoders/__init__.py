@@ -1,4 +1,5 @@
 """The vocoders: one model per file, all taking the standard log-mel (see :mod:`.base`).
 
-The registry of names lives in :mod:`engine.vocode` (``VOCODERS``, ``TRAIN_TASKS``).
+The registry of names lives in :mod:`engine.ops.vocode` (``VOCODERS``); their training tasks in
+:mod:`engine.train.vocode` (``TRAIN_TASKS``).
 """

@@ -1,6 +1,6 @@
 """The vocoder interface every vocoder implements (Griffin-Lim, MelGAN, HiFi-GAN, WaveGlow, ...).
 
-A vocoder turns the one standard log-mel (:class:`engine.mel.MelConfig` defaults: 22,050 Hz, hop 256,
+A vocoder turns the one standard log-mel (:class:`engine.core.mel.MelConfig` defaults: 22,050 Hz, hop 256,
 80 mels, natural log clamped at 1e-5) into audio. Each lives in ``engine/models/vocoders/<name>.py``::
 
     @dataclass
@@ -9,7 +9,7 @@ A vocoder turns the one standard log-mel (:class:`engine.mel.MelConfig` defaults
         ...
 
     class MelGAN(Vocoder):
-        name = "melgan"                 # the registry name (engine.vocode.VOCODERS)
+        name = "melgan"                 # the registry name (engine.ops.vocode.VOCODERS)
         Config = MelGANConfig
 
         def __init__(self, config: MelGANConfig): ...
@@ -18,9 +18,10 @@ A vocoder turns the one standard log-mel (:class:`engine.mel.MelConfig` defaults
 
 Loading and saving go through the shared checkpoint helpers (:meth:`Vocoder.from_checkpoint`,
 :meth:`Vocoder.save`): ``checkpoints/<name>/`` holds model.safetensors, config.json (kind "vocoder",
-arch = ``name``) and card.md. A vocoder's training is a :class:`VocoderTask` (a
-:class:`engine.train.TrainTask`) registered in ``engine.vocode.TRAIN_TASKS``; ``latentlab train vocoder
-NAME`` builds it with :meth:`VocoderTask.create`, feeds it batches of :class:`engine.data.vocoder_audio.
+arch = ``name``) and card.md. A vocoder's training is a
+:class:`engine.train.vocode.VocoderTask` (a :class:`engine.train.TrainTask`) registered in
+``engine.train.vocode.TRAIN_TASKS``; ``latentlab train vocoder
+NAME`` builds it with :meth:`VocoderTask.create`, feeds it batches of :class:`engine.data.vocode.
 VocoderSegments` (``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}``) through the shared
 :class:`engine.train.Trainer`, and saves ``task.vocoder`` with :meth:`Vocoder.save`.
 """
@@ -33,11 +34,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from ...checkpoint import load_checkpoint, save_checkpoint
-from ...errors import LatentLabError
-from ...mel import MelConfig
+from ...core.checkpoint import load_checkpoint, save_checkpoint
+from ...core.errors import LatentLabError
+from ...core.mel import MelConfig
 from ...nn.flows import gaussian_nll
-from ...train import TrainConfig, TrainTask
 
 MEL = MelConfig()  # the standard mel every vocoder takes
 HOP = MEL.hop_length  # output samples per mel frame (256)
@@ -142,24 +142,3 @@ class FlowVocoder(Vocoder):
         g = torch.Generator().manual_seed(int(seed))
         z = torch.randn(b, c, frames * HOP // c, generator=g).to(mel.device)
         return self.reverse(sigma * z, mel).clamp(-1.0, 1.0)
-
-
-class VocoderTask(TrainTask):
-    """How ``latentlab train vocoder NAME`` trains one vocoder through the shared loop.
-
-    ``self.model`` holds everything trained (for GANs: the generator and the discriminators), so the
-    loop's resumable state covers it all; ``self.vocoder`` is the part that is shipped.
-    Batches are ``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}`` with T = ``segment``.
-    """
-
-    recipe: ClassVar[TrainConfig] = TrainConfig()  # default optimisation settings of this vocoder
-    segment: ClassVar[int] = 8192  # training segment length in samples (a multiple of 256)
-
-    def __init__(self, model: nn.Module, vocoder: Vocoder):
-        super().__init__(model)
-        self.vocoder = vocoder
-
-    @classmethod
-    def create(cls, config: Any | None = None) -> "VocoderTask":
-        """A fresh task (fresh weights) for the vocoder's ``config`` (None: its default Config)."""
-        raise NotImplementedError

@@ -4,7 +4,7 @@ The standard log-mel (natural log, floor log(1e-5) = -11.5 in silence, around 0 
 centred and scaled by fixed constants, optionally projected at the frame rate to fewer channels (a
 kernel-3 convolution: it sees the neighbouring frames, and it makes every later per-sample projection
 cheaper), then brought to the rate the model runs at by the WaveNet core's
-:class:`~engine.nn.wavenet.ConditionUpsampler` (learned transposed convolutions initialised to linear
+:class:`~engine.nn.wavenet.layers.ConditionUpsampler` (learned transposed convolutions initialised to linear
 interpolation).
 """
 
@@ -15,7 +15,7 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from ...nn.wavenet import ConditionUpsampler
+from ...nn.wavenet.layers import ConditionUpsampler
 from .base import N_MELS
 
 MEL_CENTER = -5.0  # roughly the middle of the standard log-mel of music

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import LatentLabError
+from ...core.errors import LatentLabError
 from ...nn.flows import ActNorm, AffineCoupling, squeeze, unsqueeze
 from .base import HOP, FlowVocoder
 from .conditioning import MelConditioner

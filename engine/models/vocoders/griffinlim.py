@@ -1,7 +1,7 @@
 """Griffin-Lim: the phase-retrieval baseline every neural vocoder is measured against (no weights).
 
 The mel is mapped back to a linear magnitude spectrogram through the pseudo-inverse of the mel filter
-bank, clamped at 0 (:func:`engine.mel.mel_to_linear`; as good as librosa's non-negative least squares
+bank, clamped at 0 (:func:`engine.core.mel.mel_to_linear`; as good as librosa's non-negative least squares
 ``feature.inverse.mel_to_stft`` on our clips and some 250x faster), then librosa's fast Griffin-Lim (momentum 0.99,
 32 iterations by default) estimates a phase. Our mel frames are centred half a hop later than librosa's
 centred frames, so the output is shifted by 128 samples to line up with the input audio.
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...mel import mel_to_linear
+from ...core.mel import mel_to_linear
 from .base import MEL, Vocoder
 
 

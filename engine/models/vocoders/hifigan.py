@@ -6,7 +6,7 @@ the mean of residual blocks of kernel sizes ``resblock_kernels`` and dilations `
 (block "1": two convolutions per dilation, as V1/V2; block "2": one, as V3). LeakyReLU, a 7-wide
 convolution to one channel, tanh. Weight norm everywhere. The discriminators (multi-period + multi-scale)
 and losses (least squares, feature matching, mel L1 x 45) are in :mod:`engine.nn`; the recipe in
-:mod:`engine.train.vocoder_gan`.
+:mod:`engine.train.vocode_gan`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ With ``bands = 4`` it is Multi-band MelGAN (Yang et al. 2020): the ladder stops 
 bank (:mod:`engine.nn.pqmf`) joins them -- the same network, with its widest layers at a quarter of the
 rate, some 3x faster on a CPU. Trained against the 3-scale discriminator of
 :mod:`engine.nn.discriminators` (hinge loss, feature matching lambda = 10); see
-:mod:`engine.train.vocoder_gan` for the recipe.
+:mod:`engine.train.vocode_gan` for the recipe.
 """
 
 from __future__ import annotations

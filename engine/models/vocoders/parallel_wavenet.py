@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...errors import LatentLabError
+from ...core.errors import LatentLabError
 from ...nn.distributions import logistic_entropy, mixture_log_density, sample_logistic
 from ...nn.flows import AutoregressiveAffine
 from ...nn.losses import MultiResolutionSTFTLoss

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ...errors import LatentLabError
+from ...core.errors import LatentLabError
 from ...nn.flows import AffineCoupling, InvertibleConv1x1, squeeze, unsqueeze
 from .base import HOP, FlowVocoder
 from .conditioning import MelConditioner

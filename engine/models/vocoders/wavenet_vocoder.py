@@ -5,7 +5,7 @@ The mel is normalised and upsampled to the sample rate by transposed convolution
 its own 1x1 projection (local conditioning). The output is a mixture of logistics over float samples
 (the default; also what Parallel WaveNet's distillation needs from its teacher) or a 256-way mu-law
 softmax. Training is teacher forced (one parallel pass); synthesis runs sample by sample through the
-WaveNet core's cached generation (:func:`engine.nn.wavenet_generate.generate`, numba on the CPU).
+WaveNet core's cached generation (:func:`engine.nn.wavenet.generate.generate`, numba on the CPU).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...audio import mulaw_decode, mulaw_encode
-from ...errors import LatentLabError
+from ...core.audio import mulaw_decode, mulaw_encode
+from ...core.errors import LatentLabError
 from ...nn.distributions import discretized_mixture_log_prob
-from ...nn.wavenet import WaveNet, WaveNetConfig
-from ...nn.wavenet_generate import generate
+from ...nn.wavenet.generate import generate
+from ...nn.wavenet.layers import WaveNet, WaveNetConfig
 from .base import HOP, N_MELS, Vocoder
 from .conditioning import MelConditioner
 

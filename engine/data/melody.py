@@ -1,0 +1,381 @@
+"""Melody training data: tunes from the music21 corpus and/or a folder of MIDI files -> windows.
+
+``latentlab data melodies`` runs :func:`build_melody_data`, which writes (no pickles anywhere):
+
+- ``tunes.npz`` -- every extracted tune as melody events (concatenated ``events`` + ``offsets``), its
+  ``names`` and ``sources``; the slow part (parsing), kept so windows can be re-cut quickly;
+- ``mel_2bar.npz`` / ``mel_16bar.npz`` -- ``train`` ``uint8[N x T]`` windows (every transposition
+  within +-``transpose`` semitones that stays in 21..108), ``val`` ``uint8[M x T]`` windows (original
+  key only), ``train_tune`` / ``val_tune`` (index into ``tunes.npz``) and ``steps``.
+
+The validation split is by tune (a stable hash of the tune's name), so no window of a validation tune is
+ever trained on. Only duple meters are kept (4/4, 2/4, 2/2, 4/2: bars of 8, 16 or 32 16th steps), so
+16-step windows start on bar lines; MIDI folders keep 4/4 files only, as Magenta does for Lakh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..core.errors import LatentLabError
+from ..core.midi import (
+    FIRST_PITCH_CLASS,
+    MELODIC_PROGRAMS,
+    STEPS_PER_BAR,
+    STEPS_PER_QUARTER,
+    melody_from_notes,
+    pad_melody,
+    quantize_notes,
+    read_midi,
+    transpose_melody,
+)
+
+DEFAULT_DIR = Path("data/melodies")
+TUNES_FILE = "tunes.npz"
+# music21 corpus collections with duple-meter monophonic tunes (ABC) or chorales (soprano line).
+CORPUS_SOURCES = {
+    "essen": "essenFolksong",
+    "ryans": "ryansMammoth",
+    "oneills": "oneills1850",
+    "airds": "airdsAirs",
+    "miscfolk": "miscFolk",
+    "nottingham": "nottingham-dataset",
+    "bach": "bach",
+}
+DUPLE_BAR_STEPS = (8, 16, 32)  # 2/4, 4/4 or 2/2, 4/2
+# Window lengths and hops of the two recipes, in 16th steps.
+WINDOWS = {"mel_2bar": (2 * STEPS_PER_BAR, STEPS_PER_BAR), "mel_16bar": (16 * STEPS_PER_BAR, 2 * STEPS_PER_BAR)}
+MIN_ONSETS_PER_BAR = 0.5  # windows with fewer onsets than this (per bar, on average) are mostly silence
+MIN_16BAR_TUNE_BARS = 12  # tunes of 12..15 bars are padded with rests to 16 bars
+
+
+@dataclass
+class Tune:
+    name: str  # unique, e.g. "essenFolksong/han1.abc#12"
+    source: str  # collection or folder
+    melody: np.ndarray  # int64 events
+
+
+def is_validation(name: str, val_fraction: float) -> bool:
+    """Stable split by tune name (the same tune is always on the same side)."""
+    return zlib.crc32(name.encode("utf-8")) % 10_000 < val_fraction * 10_000
+
+
+# -- music21 corpus -----------------------------------------------------------------------------------
+
+
+def _corpus_files(collection: str) -> list[Path]:
+    from music21 import corpus
+
+    root = Path(corpus.__file__).parent / collection
+    if not root.is_dir():
+        raise LatentLabError(f"music21's corpus has no {collection!r} collection: upgrade music21 (pip install -U music21)")
+    if collection == "bach":
+        return sorted(p for p in root.iterdir() if p.suffix in (".mxl", ".xml", ".musicxml", ".krn"))
+    return sorted(root.glob("*.abc"))
+
+
+def _score_tune(score, name: str) -> np.ndarray | None:
+    """The top line of a music21 score as melody events, or None when its meter is not duple."""
+    from music21 import chord, meter, note
+
+    signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
+    if not signatures:
+        return None
+    if any(round(ts.barDuration.quarterLength * STEPS_PER_QUARTER) not in DUPLE_BAR_STEPS for ts in signatures):
+        return None
+    part = score.parts[0] if getattr(score, "parts", None) else score  # soprano / the tune
+    try:
+        part = part.expandRepeats()
+    except Exception:  # malformed repeat marks: keep the tune as written
+        pass
+    measures = list(part.getElementsByClass("Measure"))
+    shift = 0.0  # pickup bar: move the music so bar lines fall on multiples of the bar length
+    if measures:
+        first, bar = measures[0], float(measures[0].barDuration.quarterLength)
+        if first.paddingLeft:
+            shift = float(first.paddingLeft)
+        elif 0 < float(first.duration.quarterLength) < bar:
+            shift = bar - float(first.duration.quarterLength)
+    notes = []
+    for n in part.flatten().stripTies().notes:
+        length = float(n.duration.quarterLength)
+        if length <= 0:  # grace notes
+            continue
+        if isinstance(n, chord.Chord):
+            pitch = max(p.midi for p in n.pitches)
+        elif isinstance(n, note.Note):
+            pitch = n.pitch.midi
+        else:
+            continue
+        start = round((float(n.offset) + shift) * STEPS_PER_QUARTER)
+        end = max(start + 1, round((float(n.offset) + length + shift) * STEPS_PER_QUARTER))
+        notes.append((start, end, int(pitch)))
+    if len(notes) < 4:
+        return None
+    return melody_from_notes(notes, name)
+
+
+def corpus_tunes(collection: str, limit: int | None = None) -> Iterator[Tune]:
+    """Tunes of one music21 corpus collection (skips non-duple meters and unparsable tunes)."""
+    from music21 import converter, stream
+
+    root = Path(__import__("music21").corpus.__file__).parent
+    count = 0
+    for path in _corpus_files(collection):
+        try:
+            parsed = converter.parse(str(path))
+        except Exception:
+            continue
+        scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+        for i, score in enumerate(scores):
+            name = f"{path.relative_to(root)}#{i}"
+            try:
+                melody = _score_tune(score, name)
+            except (LatentLabError, Exception):  # one odd tune must not stop a corpus
+                continue
+            if melody is None:
+                continue
+            yield Tune(name, collection, melody)
+            count += 1
+            if limit and count >= limit:
+                return
+
+
+# -- MIDI folders -------------------------------------------------------------------------------------
+
+
+def midi_folder_tunes(folder: str | Path, limit: int | None = None) -> Iterator[Tune]:
+    """Top lines of every melodic track (programs 0-31) of every 4/4 MIDI file under ``folder``.
+
+    Each instrument of a file is its own tune; the validation split keeps a file's tracks together.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LatentLabError(f"{folder}: no such folder of MIDI files")
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi")):
+        try:
+            pm = read_midi(path)
+        except LatentLabError:
+            continue
+        if any((ts.numerator, ts.denominator) != (4, 4) for ts in pm.time_signature_changes):
+            continue
+        for i, inst in enumerate(pm.instruments):
+            if inst.is_drum or inst.program not in MELODIC_PROGRAMS or len(inst.notes) < 4:
+                continue
+            try:
+                melody = melody_from_notes(quantize_notes(pm, None, str(path), instruments=[inst]), str(path))
+            except LatentLabError:
+                continue
+            yield Tune(f"{path.relative_to(folder)}|{i}", f"midi:{folder}", melody)
+            count += 1
+            if limit and count >= limit:
+                return
+
+
+def split_group(name: str) -> str:
+    """The unit of the validation split: a tune, or a whole MIDI file (all its tracks)."""
+    return name.split("|", 1)[0]
+
+
+# -- windows ------------------------------------------------------------------------------------------
+
+
+def melody_windows(melody: np.ndarray, steps: int, hop: int) -> list[np.ndarray]:
+    """Windows of ``steps`` steps every ``hop`` steps that hold music (short tunes are padded).
+
+    16-bar windows: a tune of at least MIN_16BAR_TUNE_BARS bars but shorter than ``steps`` becomes one
+    window padded with rests.
+    """
+    bars = steps // STEPS_PER_BAR
+    if len(melody) < steps:
+        if steps > 2 * STEPS_PER_BAR and len(melody) >= MIN_16BAR_TUNE_BARS * STEPS_PER_BAR:
+            melody = pad_melody(melody, steps)
+        else:
+            return []
+    out = []
+    for start in range(0, len(melody) - steps + 1, hop):
+        w = melody[start : start + steps]
+        if int((w >= FIRST_PITCH_CLASS).sum()) >= max(2, MIN_ONSETS_PER_BAR * bars):
+            out.append(w)
+    return out
+
+
+def save_tunes(tunes: list[Tune], path: Path, command: str) -> None:
+    """Write tunes (and the command that extracted them) to ``path``."""
+    offsets = np.cumsum([0] + [len(t.melody) for t in tunes]).astype(np.int64)
+    events = np.concatenate([t.melody for t in tunes]).astype(np.uint8) if tunes else np.zeros(0, np.uint8)
+    np.savez_compressed(
+        path, events=events, offsets=offsets, names=np.array([t.name for t in tunes]),
+        sources=np.array([t.source for t in tunes]), command=np.array(command),
+    )
+
+
+def load_tunes(path: Path) -> tuple[list[Tune], str]:
+    """The tunes of a ``tunes.npz`` and the command that extracted them."""
+    if not path.exists():
+        raise LatentLabError(f"{path} is missing: run `latentlab data melodies` first")
+    with np.load(path, allow_pickle=False) as z:
+        events, offsets = z["events"].astype(np.int64), z["offsets"]
+        tunes = [Tune(str(n), str(s), events[offsets[i] : offsets[i + 1]]) for i, (n, s) in enumerate(zip(z["names"], z["sources"]))]
+        return tunes, str(z["command"]) if "command" in z.files else "latentlab data melodies"
+
+
+def data_command(corpus: list[str] | None, midi_dirs: list[str] | None, transpose: int, val_fraction: float, limit: int | None) -> str:
+    """The ``latentlab data melodies`` command line that builds this data (recorded in the files)."""
+    parts = ["latentlab data melodies"]
+    if corpus is not None and sorted(corpus) != sorted(CORPUS_SOURCES):
+        parts.append(f"--corpus {','.join(corpus) or 'none'}")
+    parts += [f"--midi {d}" for d in midi_dirs or []]
+    if transpose != 5:
+        parts.append(f"--transpose {transpose}")
+    if val_fraction != 0.1:
+        parts.append(f"--val-fraction {val_fraction}")
+    if limit:
+        parts.append(f"--limit {limit}")
+    return " ".join(parts)
+
+
+def cut_windows(tunes: list[Tune], steps: int, hop: int, transpose: int, val_fraction: float) -> dict[str, np.ndarray]:
+    """Train windows (every transposition within +-``transpose``) and validation windows (original key)."""
+    train, train_tune, val, val_tune = [], [], [], []
+    for index, tune in enumerate(tunes):
+        windows = melody_windows(tune.melody, steps, hop)
+        if is_validation(split_group(tune.name), val_fraction):
+            val += windows
+            val_tune += [index] * len(windows)
+            continue
+        for w in windows:
+            for shift in range(-transpose, transpose + 1):
+                moved = transpose_melody(w, shift)
+                if moved is not None:
+                    train.append(moved)
+                    train_tune.append(index)
+    def stack(rows):
+        return np.stack(rows).astype(np.uint8) if rows else np.zeros((0, steps), np.uint8)
+
+    return {
+        "train": stack(train),
+        "val": stack(val),
+        "train_tune": np.array(train_tune, dtype=np.int32),
+        "val_tune": np.array(val_tune, dtype=np.int32),
+        "steps": np.array(steps),
+    }
+
+
+def build_melody_data(
+    out_dir: str | Path = DEFAULT_DIR,
+    corpus: list[str] | None = None,
+    midi_dirs: list[str] | None = None,
+    transpose: int = 5,
+    val_fraction: float = 0.1,
+    limit: int | None = None,
+    reuse_tunes: bool = False,
+    progress: bool = True,
+) -> dict[str, dict[str, int]]:
+    """Extract tunes and cut the ``mel_2bar`` / ``mel_16bar`` window sets into ``out_dir``.
+
+    Parameters
+    ----------
+    corpus : keys of CORPUS_SOURCES (default: all of them); [] for none
+    midi_dirs : folders of MIDI files (Lakh-compatible) to add
+    transpose : train windows are augmented with every shift in -transpose..+transpose semitones
+    val_fraction : fraction of tunes held out for validation
+    limit : at most this many tunes per source (quick runs and tests)
+    reuse_tunes : skip parsing and re-cut windows from an existing ``tunes.npz``
+
+    Returns
+    -------
+    counts per output file: {"tunes": {...}, "mel_2bar": {"train": N, "val": M}, ...}
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if reuse_tunes:
+        tunes, command = load_tunes(out_dir / TUNES_FILE)
+        if transpose != 5 or val_fraction != 0.1:
+            command = f"{command} (windows re-cut with --transpose {transpose} --val-fraction {val_fraction})"
+    else:
+        command = data_command(corpus, midi_dirs, transpose, val_fraction, limit)
+        corpus = list(CORPUS_SOURCES) if corpus is None else corpus
+        unknown = [c for c in corpus if c not in CORPUS_SOURCES]
+        if unknown:
+            raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+        if not corpus and not midi_dirs:
+            raise LatentLabError("nothing to build from: name a --corpus collection or a --midi folder")
+        sources = [(c, lambda c=c: corpus_tunes(CORPUS_SOURCES[c], limit)) for c in corpus]
+        sources += [(f"midi:{d}", lambda d=d: midi_folder_tunes(d, limit)) for d in midi_dirs or []]
+        tunes = []
+        for label, make in sources:
+            before = len(tunes)
+            tunes.extend(make())
+            if progress:
+                print(f"{label}: {len(tunes) - before} tunes", flush=True)
+        if not tunes:
+            raise LatentLabError("no usable tunes found (only duple-meter tunes and 4/4 MIDI files with melodic tracks are used)")
+        save_tunes(tunes, out_dir / TUNES_FILE, command)
+    counts: dict[str, dict[str, int]] = {"tunes": {"total": len(tunes)}}
+    for recipe, (steps, hop) in WINDOWS.items():
+        arrays = cut_windows(tunes, steps, hop, transpose, val_fraction)
+        tmp = out_dir / f"{recipe}.tmp.npz"
+        sources, source_tunes = np.unique([t.source for t in tunes], return_counts=True)
+        np.savez_compressed(
+            tmp, **arrays, transpose=np.array(transpose), val_fraction=np.array(val_fraction),
+            command=np.array(command), sources=sources, source_tunes=source_tunes,
+        )
+        os.replace(tmp, out_dir / f"{recipe}.npz")
+        counts[recipe] = {"train": len(arrays["train"]), "val": len(arrays["val"])}
+        if progress:
+            print(f"{recipe}: {counts[recipe]['train']} train windows, {counts[recipe]['val']} validation windows", flush=True)
+    (out_dir / "summary.json").write_text(json.dumps(counts, indent=1) + "\n", encoding="utf-8")
+    return counts
+
+
+def load_windows(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a window file written by :func:`build_melody_data` (``train``, ``val``, ...)."""
+    path = Path(path)
+    if not path.exists():
+        raise LatentLabError(f"{path} is missing: build it with `latentlab data melodies --out {path.parent}`")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+# -- bundled examples ---------------------------------------------------------------------------------
+
+# Public-domain tunes (Ryan's Mammoth Collection, 1883; a Bach chorale melody) for assets/melodies/:
+# (corpus file, output name, first bar, bars).
+EXAMPLES = (
+    ("ryansMammoth/ArkansasTravellerReel.abc", "arkansas_traveller", 0, 4),
+    ("ryansMammoth/BlackberryBlossomReel.abc", "blackberry_blossom", 0, 4),
+    ("ryansMammoth/AmericanHornpipe.abc", "american_hornpipe", 0, 4),
+    ("ryansMammoth/BanjoReel.abc", "banjo_reel", 0, 4),
+    ("bach/bwv10.7.mxl", "bach_bwv10_7", 0, 4),
+    ("ryansMammoth/BelleOfBostonReel.abc", "belle_of_boston_16bar", 0, 16),
+)
+
+
+def write_examples(out_dir: str | Path = "assets/melodies") -> list[Path]:
+    """Write the bundled example melodies (top lines of EXAMPLES, cut to whole bars) as MIDI files."""
+    from music21 import converter, corpus, stream
+
+    from ..core.midi import melody_to_midi, write_midi
+
+    out_dir = Path(out_dir)
+    written = []
+    for rel, name, first_bar, bars in EXAMPLES:
+        parsed = converter.parse(str(Path(corpus.__file__).parent / rel))
+        score = parsed.scores[0] if isinstance(parsed, stream.Opus) else parsed
+        melody = _score_tune(score, rel)
+        if melody is None:
+            raise LatentLabError(f"example {rel} is not in a duple meter")
+        start = first_bar * STEPS_PER_BAR
+        window = pad_melody(melody[start:], bars * STEPS_PER_BAR)
+        written.append(write_midi(melody_to_midi(window), out_dir / f"{name}.mid"))
+    return written

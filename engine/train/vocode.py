@@ -1,0 +1,118 @@
+"""Vocoder training: what ``latentlab train vocoder NAME`` runs, on the shared loop.
+
+- :class:`VocoderTask` -- the :class:`~engine.train.TrainTask` every vocoder's recipe subclasses
+  (:mod:`.vocode_gan`, :mod:`.vocode_flows`, :mod:`.vocode_wavenet`);
+- ``TRAIN_TASKS`` -- vocoder name -> its task, imported only when used;
+- :func:`train_vocode` -- train (or resume) one vocoder on a ``latentlab data audio`` corpus and save it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..core.errors import LatentLabError
+from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
+from ..models.vocoders.base import Vocoder
+from ..ops import vocode
+from .loop import TrainConfig, Trainer, TrainTask, train_config_from_args
+
+# name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
+TRAIN_TASKS: dict[str, str] = {
+    "melgan": "engine.train.vocode_gan:MelGANTask",
+    "hifigan": "engine.train.vocode_gan:HiFiGANTask",
+    "wavenet": "engine.train.vocode_wavenet:WaveNetVocoderTask",
+    "waveglow": "engine.train.vocode_flows:WaveGlowTask",
+    "flowavenet": "engine.train.vocode_flows:FloWaveNetTask",
+    "parallel_wavenet": "engine.train.vocode_wavenet:ParallelWaveNetTask",
+}
+
+
+class VocoderTask(TrainTask):
+    """How ``latentlab train vocoder NAME`` trains one vocoder through the shared loop.
+
+    ``self.model`` holds everything trained (for GANs: the generator and the discriminators), so the
+    loop's resumable state covers it all; ``self.vocoder`` is the part that is shipped.
+    Batches are ``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}`` with T = ``segment``.
+    """
+
+    recipe: ClassVar[TrainConfig] = TrainConfig()  # default optimisation settings of this vocoder
+    segment: ClassVar[int] = 8192  # training segment length in samples (a multiple of 256)
+
+    def __init__(self, model: nn.Module, vocoder: Vocoder):
+        super().__init__(model)
+        self.vocoder = vocoder
+
+    @classmethod
+    def create(cls, config: Any | None = None) -> "VocoderTask":
+        """A fresh task (fresh weights) for the vocoder's ``config`` (None: its default Config)."""
+        raise NotImplementedError
+
+
+def train_task_class(name: str) -> type:
+    """The :class:`~engine.train.vocode.VocoderTask` that trains vocoder ``name``."""
+    vocode.check_name(name)
+    if name not in TRAIN_TASKS:
+        raise LatentLabError(f"the {name} vocoder has nothing to train")
+    try:
+        return vocode.import_spec(TRAIN_TASKS[name])
+    except (ImportError, AttributeError) as e:
+        raise LatentLabError(f"training the {name} vocoder is not available in this version") from e
+
+
+def train_vocode(
+    name: str,
+    data_dir: str | Path,
+    out: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+    steps: int | None = None,
+    batch_size: int | None = None,
+    config: Any | None = None,
+    progress: bool = True,
+    export_only: bool = False,
+    **train_overrides: Any,
+) -> Path:
+    """Train vocoder ``name`` on ``data_dir`` (resumes from ``run_dir``) and save it to ``out``.
+
+    Returns the checkpoint directory. ``config`` overrides the model's default Config (tests use tiny
+    ones); ``train_overrides`` set other TrainConfig fields (lr, log_every, val_every, save_every, ...).
+    ``export_only``: write the checkpoint from the run's last saved state without training.
+    """
+    task_cls = train_task_class(name)
+    task = task_cls.create(config)
+    cfg = train_config_from_args(task_cls.recipe, {"steps": steps, "batch_size": batch_size, **train_overrides})
+    train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
+    val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,
+                              min_peak=MIN_SCORED_PEAK)
+    run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
+    out = Path(out) if out else vocode.checkpoint_dir(name)
+    trainer = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress)
+    if export_only:
+        if not trainer.load_state():
+            raise LatentLabError(f"{run_dir} holds no saved training state to export")
+        metrics = {"step": trainer.step}
+        cfg = dataclasses.replace(cfg, steps=trainer.step)
+    else:
+        metrics = trainer.fit()
+    manifest = Path(data_dir) / "manifest.json"
+    extra = {
+        "steps": cfg.steps,
+        "final_metrics": {k: round(float(v), 5) for k, v in metrics.items() if isinstance(v, (int, float))},
+        "data": json.loads(manifest.read_text()) if manifest.exists() else {"dir": str(data_dir)},
+    }
+    extra["data"].pop("val_names", None)
+    vocoder = task.vocoder
+    card = (
+        f"# {name}\n\nTrained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
+        f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
+        f"Final training-log figures: {json.dumps(extra['final_metrics'])}\n"
+    )
+    vocoder.save(out, card=card, extra=extra)
+    vocode._load_cached.cache_clear()
+    return out

@@ -1,0 +1,1 @@
+"""What the tests make themselves: tiny corpora, checkpoints, trainers and a launched app."""

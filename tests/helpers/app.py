@@ -1,0 +1,63 @@
+"""A launched app with a model behind every tab, for the end-to-end and browser tests.
+
+The shipped melody and vocoder checkpoints are linked into a temporary checkpoint folder beside tiny
+(untrained) timbre and translation models made here, so every tab is built and every endpoint returns a
+real result; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from engine.bench.serve import free_port
+from engine.core.checkpoint import checkpoint_root, save_checkpoint
+from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
+from engine.models.translator import Translator, sized_config
+
+SHIPPED = ("mel_2bar", "melgan", "hifigan")  # the shipped models the tabs need
+TINY_TIMBRE = NSynthConfig(encoder_channels=8, encoder_layers=2, decoder_layers=3, decoder_cycle=3, residual_channels=8,
+                           gate_channels=8, skip_channels=16, pitch_channels=4)
+TRANSLATE_DOMAINS = ("sine", "saw", "odd")
+
+
+def install_checkpoints(root: Path) -> Path:
+    """``root`` with the shipped melody/vocoder checkpoints (linked) and tiny timbre and translate models."""
+    shipped = checkpoint_root()
+    root.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED:
+        (root / name).symlink_to(shipped / name, target_is_directory=True)
+    torch.manual_seed(0)
+    save_checkpoint(root / "timbre", kind="timbre", arch="nsynth_wavenet_ae", config=TINY_TIMBRE,
+                    tensors=NSynthAutoencoder(TINY_TIMBRE).state_dict(), card="# tiny test model\n")
+    from engine.train.translate import export
+
+    export(Translator(sized_config("tiny", TRANSLATE_DOMAINS)), root / "translate", {"step": 0})
+    return root
+
+
+@contextmanager
+def launched_app(root: Path) -> Iterator[str]:
+    """Launch the app (as ``latentlab serve`` does) on a free loopback port with checkpoints from ``root``;
+    yields its URL and closes it afterwards."""
+    import engine.ops.melody as melody
+    from app.main import launch
+
+    before = os.environ.get("LATENTLAB_CHECKPOINTS")
+    os.environ["LATENTLAB_CHECKPOINTS"] = str(install_checkpoints(root))
+    melody._load_cached.cache_clear()
+    port = free_port()
+    demo = launch(port=port, device="cpu", block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        if before is None:
+            os.environ.pop("LATENTLAB_CHECKPOINTS", None)
+        else:
+            os.environ["LATENTLAB_CHECKPOINTS"] = before
+        melody._load_cached.cache_clear()

@@ -1,0 +1,62 @@
+"""Small audio corpora the vocoder tests make themselves (no FluidSynth, no downloads)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+RATE = 22050
+
+
+def harmonic_note(f0: float, seconds: float, decay: float, rate: int = RATE) -> np.ndarray:
+    """Five harmonics with 1/k amplitudes and an exponential decay, peak 0.5, float32."""
+    t = np.arange(int(seconds * rate)) / rate
+    wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * np.exp(-decay * t)
+    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+
+
+def write_wavs(folder: Path, n: int = 6, seconds: float = 1.5, seed: int = 0) -> Path:
+    """``n`` WAV files of random harmonic notes in ``folder``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        note = harmonic_note(110 * 2 ** (rng.integers(0, 36) / 12), seconds, rng.uniform(0.5, 3.0))
+        sf.write(folder / f"note{i}.wav", note, RATE)
+    return folder
+
+
+def make_corpus(root: Path) -> Path:
+    """A tiny ``latentlab data audio`` corpus built from a folder of WAVs; returns its directory."""
+    from engine.data.vocode import build_vocode_data
+
+    wavs = write_wavs(root / "wavs")
+    build_vocode_data(root / "corpus", minutes=1, wav_dir=wavs, corpus=False, progress=False)
+    return root / "corpus"
+
+
+def _tones(seconds: float, seed: int) -> np.ndarray:
+    """Notes of a few harmonics at random pitches, 0.25 s each, float32 in [-0.6, 0.6]."""
+    rng = np.random.default_rng(seed)
+    n = int(0.25 * RATE)
+    t = np.arange(n) / RATE
+    notes = []
+    for _ in range(int(seconds / 0.25)):
+        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
+        wave = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3))
+        notes.append(0.3 * wave * np.exp(-3 * t))
+    return np.concatenate(notes).astype(np.float32)
+
+
+def write_corpus(directory: Path, train_seconds: float = 3.0, val_seconds: float = 1.0) -> Path:
+    """train.npz / val.npz / manifest.json of synthetic tones in ``directory`` (the ``latentlab data audio`` format)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, seconds, seed in (("train", train_seconds, 0), ("val", val_seconds, 1)):
+        audio = _tones(seconds, seed)
+        pcm = np.round(audio * 32767).astype(np.int16)
+        np.savez(directory / f"{split}.npz", audio=pcm, offsets=np.array([0, len(pcm)], dtype=np.int64),
+                 names=np.array([f"tones-{split}"]))
+    (directory / "manifest.json").write_text(json.dumps({"sample_rate": RATE, "synthetic": True}))
+    return directory
