@@ -10,6 +10,7 @@ import torch
 from gradio_client import Client, handle_file
 
 from engine.bench.serve import free_port
+from engine.core.checkpoint import clear_cache
 from engine.models.musicvae import MusicVAE, MusicVAEConfig
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "melodies").glob("*.mid"))
@@ -26,16 +27,15 @@ def client(tmp_path_factory):
     export_checkpoint(model, "mel_2bar", RECIPES["mel_2bar"], {"train": windows, "val": windows[:4]}, root / "mel_2bar", "test", {})
     mp = pytest.MonkeyPatch()
     mp.setenv("LATENTLAB_CHECKPOINTS", str(root))
-    import engine.ops.melody as ops
     from app.main import launch
 
-    ops._load_cached.cache_clear()
+    clear_cache()
     port = free_port()
     demo = launch(port=port, device="cpu", block=False)
     yield Client(f"http://127.0.0.1:{port}/", verbose=False)
     demo.close()
     mp.undo()
-    ops._load_cached.cache_clear()
+    clear_cache()
 
 
 def test_bundled_examples_exist():

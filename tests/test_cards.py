@@ -59,3 +59,17 @@ def test_every_shipped_card_shows_its_recorded_figures():
             assert f"{figures['argmax_accuracy']:.4f}" in text, m.name
         if m.kind == "vocoder":  # vocoder cards: the model's own row of the side-by-side bench
             assert f"| {m.name} |" in text, m.name
+
+
+def test_replace_section_replaces_or_appends_one_section():
+    from engine.core.cards import render_card, replace_section
+
+    card = render_card("demo", "intro", [("Data", "12 clips"), ("Measured figures", "old"), ("Notes", "kept")])
+    once = replace_section(card, "## Measured figures", "accuracy 0.5")
+    assert replace_section(once, "## Measured figures", "accuracy 0.5") == once
+    assert "old" not in once and once.count("## Measured figures") == 1 and once.rstrip().endswith("kept")
+    assert figure_sections(once) == [("Measured figures", "accuracy 0.5")]
+    fresh = replace_section("# v\n", "## Measured figures", "x")
+    assert fresh == "# v\n\n## Measured figures\n\nx\n"
+    block = replace_section(replace_section("# v\n", "<!-- bench v -->", "| a |"), "<!-- bench v -->", "| b |")
+    assert block == "# v\n\n<!-- bench v -->\n| b |\n<!-- /bench v -->\n"

@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -75,3 +76,23 @@ def test_weights_are_never_unpickled(tmp_path):
     save_checkpoint(tmp_path / "s", kind="melody", arch="tiny", config=TinyConfig(), tensors={"w": torch.ones(2)})
     assert (tmp_path / "s" / "model.safetensors").read_bytes()[:8] != b"\x80\x02\x8a\x0a"  # no pickle magic
     assert not list(tmp_path.glob("**/*.pt")) and not list(tmp_path.glob("**/*.pkl"))
+
+
+def test_load_cached_loads_once_and_again_when_the_weights_change(tmp_path):
+    from engine.core.checkpoint import clear_cache, load_cached
+
+    calls = []
+
+    def build(directory, device):
+        calls.append((directory, device))
+        return load_checkpoint(directory, device).tensors["w"].clone()
+
+    save_checkpoint(tmp_path / "m", kind="melody", arch="toy", config={}, tensors={"w": torch.zeros(2)})
+    clear_cache()
+    first = load_cached(tmp_path / "m", build, "cpu")
+    assert load_cached(tmp_path / "m", build, "cpu") is first and len(calls) == 1
+    os.utime(tmp_path / "m" / "model.safetensors", ns=(0, 10**9))  # the weights were written again
+    assert load_cached(tmp_path / "m", build, "cpu") is not first and len(calls) == 2
+    clear_cache()
+    load_cached(tmp_path / "m", build, "cpu")
+    assert len(calls) == 3

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from engine.cli.main import main
+from engine.core.checkpoint import clear_cache
 from engine.core.errors import LatentLabError
 from engine.core.midi import NOTE_OFF, melody_to_midi, write_midi
 from engine.models.musicvae import (
@@ -172,12 +173,11 @@ def tiny_root(tmp_path_factory):
 @pytest.fixture
 def tiny_checkpoint(tiny_root, monkeypatch):
     """The tiny model's name, with LATENTLAB_CHECKPOINTS pointing at it."""
-    import engine.ops.melody as ops
 
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tiny_root))
-    ops._load_cached.cache_clear()
+    clear_cache()
     yield "tiny_mel"
-    ops._load_cached.cache_clear()
+    clear_cache()
 
 
 def test_checkpoint_holds_attribute_vectors(tiny_checkpoint):

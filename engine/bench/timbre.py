@@ -115,17 +115,14 @@ def format_figures(f: dict) -> str:
 
 def write_card_figures(model_name: str, figures: dict) -> Path:
     """Put the figures (and the command that measured them) into the checkpoint's card.md."""
-    from ..core.checkpoint import CARD_FILE, resolve_checkpoint_dir
+    from ..core.cards import update_card
+    from ..core.checkpoint import resolve_checkpoint_dir
 
-    card = resolve_checkpoint_dir(model_name) / CARD_FILE
-    text = card.read_text(encoding="utf-8") if card.exists() else f"# {model_name}\n"
-    text = text.split("\n## Measured figures")[0].rstrip() + "\n"
     command = f"latentlab bench timbre --data {figures['data']} --notes {figures['notes']} --seed {figures['seed']}"
     if figures["temperature"] != TEMPERATURE:
         command += f" --temperature {figures['temperature']}"
     if model_name != "timbre":
         command += f" --model {model_name}"
-    text += (f"\n## Measured figures\nMeasured by `{command} --card` (reconstructions sampled at temperature "
-             f"{figures['temperature']}, given each note's true pitch; CPU):\n\n```\n{format_figures(figures)}\n```\n")
-    card.write_text(text, encoding="utf-8")
-    return card
+    body = (f"Measured by `{command} --card` (reconstructions sampled at temperature {figures['temperature']}, "
+            f"given each note's true pitch; CPU):\n\n```\n{format_figures(figures)}\n```")
+    return update_card(resolve_checkpoint_dir(model_name), "## Measured figures", body, title=model_name)

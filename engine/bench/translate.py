@@ -206,16 +206,10 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-CARD_SECTION = "## Measured figures"
-
-
 def update_card(model: str | Path, report: dict[str, Any], command: str) -> Path:
     """Replace (or add) the card's measured-figures section with ``report`` and the command that measured it."""
-    from ..core.checkpoint import CARD_FILE, resolve_checkpoint_dir
+    from ..core import cards
+    from ..core.checkpoint import resolve_checkpoint_dir
 
-    path = resolve_checkpoint_dir(model) / CARD_FILE
-    card = path.read_text(encoding="utf-8") if path.exists() else ""
-    card = card.split(CARD_SECTION)[0].rstrip() + "\n\n"
-    card += f"{CARD_SECTION}\n\nMeasured with\n\n```\n{command}\n```\n\n{format_report(report)}\n"
-    path.write_text(card, encoding="utf-8")
-    return path
+    body = f"Measured with\n\n```\n{command}\n```\n\n{format_report(report)}"
+    return cards.update_card(resolve_checkpoint_dir(model), "## Measured figures", body)

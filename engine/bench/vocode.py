@@ -15,12 +15,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..core.cards import update_card
 from ..core.checkpoint import CARD_FILE
 from ..core.metrics import mel_distance, mr_stft_distance, torch_threads
 from ..data.vocode import validation_clips
 from ..ops.vocode import VOCODERS, analyze, checkpoint_dir, is_available, load_vocoder, synthesize
 
-CARD_BEGIN, CARD_END = "<!-- bench vocoders -->", "<!-- /bench vocoders -->"
+CARD_BLOCK = "<!-- bench vocoders -->"  # the card block a run replaces
 
 
 def _time(name: str, mels: list[np.ndarray], device: torch.device) -> tuple[float, float, list[np.ndarray]]:
@@ -105,17 +106,9 @@ def write_cards(rows: list[dict[str, Any]], command: str) -> list[Path]:
     gl = [r for r in rows if r["vocoder"] == "griffinlim" and r["status"] == "ok"]
     written = []
     for row in rows:
-        card = checkpoint_dir(row["vocoder"]) / CARD_FILE
-        if row["vocoder"] == "griffinlim" or row["status"] != "ok" or not card.exists():
+        directory = checkpoint_dir(row["vocoder"])
+        if row["vocoder"] == "griffinlim" or row["status"] != "ok" or not (directory / CARD_FILE).exists():
             continue
-        section = "\n".join([CARD_BEGIN, f"Measured with `{command}` (one run, side by side):", "",
-                             format_table(gl + [row]).split("\n\n")[0], CARD_END])
-        text = card.read_text(encoding="utf-8")
-        if CARD_BEGIN in text and CARD_END in text:
-            head, rest = text.split(CARD_BEGIN, 1)
-            text = head + section + rest.split(CARD_END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        card.write_text(text, encoding="utf-8")
-        written.append(card)
+        body = f"Measured with `{command}` (one run, side by side):\n\n" + format_table(gl + [row]).split("\n\n")[0]
+        written.append(update_card(directory, CARD_BLOCK, body))
     return written

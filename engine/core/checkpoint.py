@@ -7,6 +7,7 @@ A checkpoint directory holds
 - ``card.md`` -- the model card: data, recipe command, measured figures.
 
 The shipped models live in ``checkpoints/<name>/`` at the repository root (or ``$LATENTLAB_CHECKPOINTS``).
+:func:`load_cached` is how every capability loads its model: one cache for all of them.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .device import resolve_device
 from .errors import LatentLabError
 
 FORMAT_VERSION = 1
@@ -29,6 +33,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 CARD_FILE = "card.md"
 KINDS = ("melody", "timbre", "translate", "vocoder")
+CACHE_SIZE = 8  # models kept loaded by load_cached, all capabilities together (least recently used goes)
 
 T = TypeVar("T")
 
@@ -228,3 +233,43 @@ def list_checkpoints(kind: str | None = None, root: str | Path | None = None) ->
             )
         )
     return infos
+
+
+_cache: OrderedDict[tuple, Any] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def load_cached(name_or_path: str | Path, build: Callable[[Path, torch.device], T],
+                device: str | torch.device | None = None) -> T:
+    """The model ``build(directory, device)`` makes of a checkpoint, loaded once and then cached.
+
+    Parameters
+    ----------
+    name_or_path : a shipped model's name or a checkpoint directory
+    build : a module-level function that loads and checks the checkpoint in ``directory`` onto ``device``
+    device : "cpu", "cuda", "cuda:N" or None (CUDA when present, else CPU)
+
+    The cache key is (build, resolved directory, weights file mtime, device): a checkpoint written again
+    (retrained, exported) is loaded again.
+    """
+    directory = resolve_checkpoint_dir(name_or_path).resolve()
+    weights = directory / WEIGHTS_FILE
+    stamp = weights.stat().st_mtime_ns if weights.exists() else 0
+    dev = resolve_device(None if device is None else str(device))
+    key = (build, str(directory), stamp, str(dev))
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    model = build(directory, dev)
+    with _cache_lock:
+        _cache[key] = model
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return model
+
+
+def clear_cache() -> None:
+    """Forget every model :func:`load_cached` holds."""
+    with _cache_lock:
+        _cache.clear()

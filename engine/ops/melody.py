@@ -12,7 +12,6 @@ with the 2-bar model interpolates 4 pairs of windows side by side.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.checkpoint import Checkpoint, load_checkpoint
+from ..core.checkpoint import Checkpoint, load_cached, load_checkpoint
 from ..core.errors import LatentLabError
 from ..core.midi import FIRST_PITCH_CLASS, STEPS_PER_BAR, check_melody, class_to_pitch, pad_melody
 
@@ -145,11 +144,10 @@ class MelodyModel:
         return next(self.model.parameters()).device
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(key: str, device: str) -> MelodyModel:
+def _build(directory: Path, device: torch.device) -> MelodyModel:
     from ..models.musicvae import MusicVAE, MusicVAEConfig
 
-    ckpt = load_checkpoint(key, device=device)
+    ckpt = load_checkpoint(directory, device=device)
     if ckpt.kind != "melody" or ckpt.arch != "musicvae":
         raise LatentLabError(f"{ckpt.path} is a {ckpt.kind}/{ckpt.arch} checkpoint, not a melody model")
     model = MusicVAE(ckpt.build_config(MusicVAEConfig))
@@ -164,12 +162,7 @@ def _load_cached(key: str, device: str) -> MelodyModel:
 
 def load_model(name: str | Path = DEFAULT_MODEL, device: str | torch.device | None = None) -> MelodyModel:
     """A melody model by shipped name (``mel_2bar``, ``mel_16bar``) or checkpoint directory; cached."""
-    from ..core.device import resolve_device
-
-    dev = resolve_device(str(device) if device is not None else None)
-    path = Path(name)
-    key = str(path.resolve()) if path.is_dir() else str(name)
-    return _load_cached(key, str(dev))
+    return load_cached(name, _build, device)
 
 
 # -- windows -------------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ function that decodes takes a ``progress(fraction)`` callback.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 
 from ..core.audio import fit_length, load_audio, mulaw_decode, mulaw_encode
-from ..core.checkpoint import load_checkpoint, resolve_checkpoint_dir
+from ..core.checkpoint import load_cached, load_checkpoint, resolve_checkpoint_dir
 from ..core.errors import LatentLabError
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
 
@@ -56,10 +55,13 @@ def is_available(name: str = DEFAULT_MODEL) -> bool:
         return False
 
 
-def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str = "cpu") -> NSynthAutoencoder:
-    """The autoencoder of checkpoint ``name`` (a shipped name or a folder), in eval mode; cached."""
+def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str | None = None) -> NSynthAutoencoder:
+    """The autoencoder of checkpoint ``name`` (a shipped name or a folder), in eval mode; cached.
+
+    device : None runs on CUDA when present, else the CPU
+    """
     try:
-        path = resolve_checkpoint_dir(name)
+        resolve_checkpoint_dir(name)
     except LatentLabError as e:
         if str(name) == DEFAULT_MODEL:
             raise LatentLabError(
@@ -67,16 +69,13 @@ def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str = "c
                 "`latentlab train timbre`"
             ) from e
         raise
-    weights = path / "model.safetensors"
-    stamp = weights.stat().st_mtime_ns if weights.exists() else 0
-    return _load_cached(str(path.resolve()), str(torch.device(device)), stamp)
+    return load_cached(name, _build, device)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(path: str, device: str, stamp: int) -> NSynthAutoencoder:
-    checkpoint = load_checkpoint(path, device)
+def _build(directory: Path, device: torch.device) -> NSynthAutoencoder:
+    checkpoint = load_checkpoint(directory, device)
     if checkpoint.kind != "timbre":
-        raise LatentLabError(f"{path} is a {checkpoint.kind} checkpoint, not a timbre model")
+        raise LatentLabError(f"{directory} is a {checkpoint.kind} checkpoint, not a timbre model")
     model = NSynthAutoencoder(checkpoint.build_config(NSynthConfig))
     checkpoint.load_into(model)
     return model.to(device).eval()

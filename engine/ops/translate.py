@@ -12,7 +12,6 @@ decoder's warm-up from silence.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Callable
 
@@ -20,8 +19,7 @@ import numpy as np
 import torch
 
 from ..core.audio import load_audio, mulaw_decode, peak_normalize
-from ..core.checkpoint import load_checkpoint, read_config, resolve_checkpoint_dir
-from ..core.device import resolve_device
+from ..core.checkpoint import load_cached, load_checkpoint, read_config, resolve_checkpoint_dir
 from ..core.errors import LatentLabError
 from ..core.mel import MelConfig
 from ..models.translator import SAMPLE_RATE, Translator, TranslatorConfig
@@ -55,21 +53,17 @@ def list_domains(model: str | Path = DEFAULT_MODEL) -> list[str]:
     return list(meta["config"]["domains"])
 
 
-@functools.lru_cache(maxsize=2)
-def _load(path: str, mtime: float, device: str) -> Translator:
-    ckpt = load_checkpoint(path, device=device)
+def _build(directory: Path, device: torch.device) -> Translator:
+    ckpt = load_checkpoint(directory, device=device)
     if ckpt.kind != "translate":
-        raise LatentLabError(f"{path} is a {ckpt.kind} model, not a translation model")
+        raise LatentLabError(f"{directory} is a {ckpt.kind} model, not a translation model")
     model = ckpt.load_into(Translator(ckpt.build_config(TranslatorConfig)))
     return model.to(device).eval()
 
 
 def load_model(model: str | Path = DEFAULT_MODEL, device: str | torch.device | None = None) -> Translator:
     """Load a translation checkpoint (cached; reloaded when its weights file changes)."""
-    directory = resolve_checkpoint_dir(model)
-    weights = directory / "model.safetensors"
-    mtime = weights.stat().st_mtime if weights.exists() else 0.0
-    return _load(str(directory.resolve()), mtime, str(resolve_device(None if device is None else str(device))))
+    return load_cached(model, _build, device)
 
 
 def read_input(source: str | Path | bytes) -> np.ndarray:

@@ -12,7 +12,6 @@ The vocoder interface is :class:`engine.models.vocoders.base.Vocoder`; training 
 
 from __future__ import annotations
 
-import functools
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..core.checkpoint import checkpoint_root
+from ..core.checkpoint import checkpoint_root, load_cached
+from ..core.device import resolve_device
 from ..core.errors import LatentLabError
 from ..core.mel import MelConfig, mel_spectrogram
 from ..core.metrics import Stopwatch, real_time_factor
@@ -80,26 +80,21 @@ def is_available(name: str) -> bool:
     return not cls.needs_checkpoint or (checkpoint_dir(name) / "model.safetensors").exists()
 
 
-def load_vocoder(name: str, device: torch.device | str = "cpu", checkpoint: str | Path | None = None):
-    """A ready-to-run vocoder (eval mode, on ``device``); cached per (name, device, checkpoint).
+def load_vocoder(name: str, device: torch.device | str | None = None, checkpoint: str | Path | None = None):
+    """A ready-to-run vocoder (eval mode, on ``device``; None: CUDA when present, else CPU); cached.
 
     checkpoint : a checkpoint directory (default: ``checkpoints/<name>/``)
     """
-    path = Path(checkpoint) if checkpoint else checkpoint_dir(name)
-    return _load_cached(name, str(torch.device(device)), str(path.resolve()))
-
-
-@functools.lru_cache(maxsize=16)
-def _load_cached(name: str, device: str, path: str):
     cls = vocoder_class(name)
     if not cls.needs_checkpoint:
-        return cls(cls.Config()).to(device).eval()
-    if not (Path(path) / "model.safetensors").exists():
+        return cls(cls.Config()).to(resolve_device(None if device is None else str(device))).eval()
+    path = (Path(checkpoint) if checkpoint else checkpoint_dir(name)).resolve()
+    if not (path / "model.safetensors").exists():
         raise LatentLabError(
             f"no trained {name} vocoder at {path}: train one with `latentlab train vocoder {name}` "
             f"(after `latentlab data audio`)"
         )
-    return cls.from_checkpoint(path, device)
+    return load_cached(path, cls.from_checkpoint, device)
 
 
 # -- mels in ---------------------------------------------------------------------------------------

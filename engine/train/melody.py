@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..core.cards import render_card
 from ..core.checkpoint import config_to_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.melody import load_windows
@@ -215,26 +216,21 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
     """The Markdown model card."""
     cfg = recipe.model
     params = figures.get("parameters", 0)
-    lines = [
-        f"# {name} — MusicVAE ({recipe.description})",
-        "",
-        "## Data",
+    data = [
         f"- `{data_info.get('command', 'latentlab data melodies')}` -> `{recipe.data}`: "
         + ", ".join(f"{name} ({count} tunes)" for name, count in data_info.get("sources", {}).items())
         + " from the music21 corpus / MIDI folders; duple meters only, top line of each tune.",
         f"- {data_info.get('train', '?')} training windows (every transposition within ±{data_info.get('transpose', '?')} semitones), "
         f"{data_info.get('val', '?')} validation windows (original keys; the split is by tune).",
-        "",
-        "## Model",
-        f"- {params / 1e6:.2f} M parameters; config: `{json.dumps(config_to_dict(cfg))}`",
-        "",
-        "## Recipe",
+    ]
+    model = [f"- {params / 1e6:.2f} M parameters; config: `{json.dumps(config_to_dict(cfg))}`"]
+    recipe_lines = [
         f"- Command: `{command}`",
         f"- Training config: `{json.dumps(config_to_dict(recipe.train))}`",
         f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.1f} h on {train_figures.get('device', '?')}"
         + _processes_text(train_figures, recipe.train.batch_size),
-        "",
-        "## Measured on the whole validation split",
+    ]
+    measured = [
         f"- Teacher-forced accuracy: **{figures['teacher_forced_accuracy']:.4f}**",
         f"- Argmax-decoded reconstruction accuracy (encode to mu, greedy decode): **{figures['argmax_accuracy']:.4f}**"
         f" (note onsets only: {figures['argmax_onset_accuracy']:.4f})",
@@ -243,9 +239,11 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
         f"- Measured with: `latentlab bench melody --model {name} --data {recipe.data}`",
         "",
         "Paper (Roberts et al. 2018, sampled accuracy): 2-bar 0.951, 16-bar hierarchical 0.812.",
-        "",
     ]
-    return "\n".join(lines)
+    return render_card(f"{name} — MusicVAE ({recipe.description})", sections=[
+        ("Data", "\n".join(data)), ("Model", "\n".join(model)), ("Recipe", "\n".join(recipe_lines)),
+        ("Measured on the whole validation split", "\n".join(measured)),
+    ])
 
 
 def export_checkpoint(

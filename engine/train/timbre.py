@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Subset
 
+from ..core.cards import render_card
 from ..core.checkpoint import config_from_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import DATASET_INFO, NoteWindows
@@ -167,26 +168,22 @@ def card_text(model_cfg: NSynthConfig, cfg: TrainConfig, extra: dict[str, Any]) 
     m = extra["last_metrics"]
     command = recipe_command(extra["data"], extra["trained_steps"], cfg, extra["window"], model_cfg)
     frames = 64_000 // model_cfg.hop
-    return f"""# timbre — NSynth-style WaveNet autoencoder
-
-A non-causal dilated encoder ({model_cfg.encoder_layers} layers x {model_cfg.encoder_channels} channels, kernel
+    intro = f"""A non-causal dilated encoder ({model_cfg.encoder_layers} layers x {model_cfg.encoder_channels} channels, kernel
 {model_cfg.encoder_kernel}) turns a 4 s, 16 kHz note into a {model_cfg.latent_channels}-channel embedding, one frame
 per {model_cfg.hop} samples ({frames} frames); a causal WaveNet decoder ({model_cfg.decoder_layers} layers,
 {model_cfg.residual_channels} residual / {model_cfg.skip_channels} skip channels, kernel {model_cfg.decoder_kernel})
 conditioned on the repeated embedding and on the MIDI pitch ({model_cfg.pitch_channels}-d embedding; 0 = none)
-predicts 8-bit mu-law samples. {params:,} parameters ({params * 4 / 2**20:.1f} MB as float32).
-
-## Data
-{describe_data(extra['data'])}
-
-## Recipe
-    {command}
+predicts 8-bit mu-law samples. {params:,} parameters ({params * 4 / 2**20:.1f} MB as float32)."""
+    recipe = f"""```
+{command}
+```
 
 Adam lr {cfg.lr} x {cfg.lr_decay} per step (floor {cfg.lr_min}), batch {cfg.batch_size} random windows of
 {extra['window']} samples, gradient clip {cfg.grad_clip}; {extra['trained_steps']} steps on one CPU thread
-(the run resumes from its state in `--run-dir`, so a longer `--steps` continues it).
-
-## Training figures (teacher-forced, at the last validation: {VAL_WINDOWS} fixed validation windows)
-train loss {m.get('loss', float('nan')):.3f} nats/sample, validation loss {m.get('val_loss', float('nan')):.3f}
-nats/sample (uniform guessing: 5.545), validation next-sample accuracy {m.get('val_accuracy', float('nan')):.3f}.
-"""
+(the run resumes from its state in `--run-dir`, so a longer `--steps` continues it)."""
+    figures = f"""train loss {m.get('loss', float('nan')):.3f} nats/sample, validation loss {m.get('val_loss', float('nan')):.3f}
+nats/sample (uniform guessing: 5.545), validation next-sample accuracy {m.get('val_accuracy', float('nan')):.3f}."""
+    return render_card("timbre — NSynth-style WaveNet autoencoder", intro, [
+        ("Data", describe_data(extra["data"])), ("Recipe", recipe),
+        (f"Training figures (teacher-forced, at the last validation: {VAL_WINDOWS} fixed validation windows)", figures),
+    ])

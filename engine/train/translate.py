@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from ..core.cards import render_card
 from ..core.checkpoint import config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
 from ..core.device import resolve_device
 from ..core.errors import LatentLabError
@@ -132,17 +133,15 @@ def model_card(config: TranslatorConfig, run: dict[str, Any], extra: dict[str, A
     """The card written with each export (the measured figures are added by ``latentlab bench translate``)."""
     training = run.get("training", {})
     n_params = sum(p.numel() for p in Translator(config).parameters())
-    return (
-        "# Universal music translation network\n\n"
+    intro = (
         f"Shared non-causal dilated encoder ({config.encoder_layers} layers x {config.encoder_channels} ch, latent "
         f"{config.latent_channels} every {config.pool} samples), domain-confusion classifier (lambda "
         f"{config.confusion_weight}), one causal WaveNet decoder per domain ({config.decoder_layers} layers, "
         f"{config.decoder_residual} residual / {config.decoder_skip} skip ch, 8-bit mu-law); "
         f"{n_params / 1e6:.2f} M parameters, {config.sample_rate} Hz.\n\n"
-        f"**Domains:** {', '.join(config.domains)}\n\n"
-        "## Data\n\n"
-        f"{training.get('data_summary', 'see the recipe')}\n\n"
-        "## Recipe\n\n"
+        f"**Domains:** {', '.join(config.domains)}"
+    )
+    recipe = (
         f"```\n{training.get('command', 'latentlab train translate --data DIR')}\n```\n\n"
         + (f"This run added the {run['add_domain']!r} decoder to `{run['base']}` (see that model's card for its "
            f"recipe): the encoder and the other decoders are frozen, and the new decoder started as a copy of "
@@ -150,8 +149,11 @@ def model_card(config: TranslatorConfig, run: dict[str, Any], extra: dict[str, A
         + f"Exported at step {extra.get('step')} (validation reconstruction loss "
         f"{extra.get('val_recon_nats')} nats per sample"
         + (f", domain classifier accuracy on the latent {extra['val_classifier_acc']:.2f}" if "val_classifier_acc" in extra else "")
-        + ").\n"
+        + ")."
     )
+    return render_card("Universal music translation network", intro, [
+        ("Data", training.get("data_summary", "see the recipe")), ("Recipe", recipe),
+    ])
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

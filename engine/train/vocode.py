@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..core.cards import render_card
 from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
@@ -108,11 +109,10 @@ def train_vocode(
     }
     extra["data"].pop("val_names", None)
     vocoder = task.vocoder
-    card = (
-        f"# {name}\n\nTrained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
+    card = render_card(name, (
+        f"Trained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
         f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
-        f"Final training-log figures: {json.dumps(extra['final_metrics'])}\n"
-    )
+        f"Final training-log figures: {json.dumps(extra['final_metrics'])}"
+    ))
     vocoder.save(out, card=card, extra=extra)
-    vocode._load_cached.cache_clear()
     return out

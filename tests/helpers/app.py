@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 
 from engine.bench.serve import free_port
-from engine.core.checkpoint import checkpoint_root, save_checkpoint
+from engine.core.checkpoint import checkpoint_root, clear_cache, save_checkpoint
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
 from engine.models.translator import Translator, sized_config
 
@@ -44,12 +44,11 @@ def install_checkpoints(root: Path) -> Path:
 def launched_app(root: Path) -> Iterator[str]:
     """Launch the app (as ``latentlab serve`` does) on a free loopback port with checkpoints from ``root``;
     yields its URL and closes it afterwards."""
-    import engine.ops.melody as melody
     from app.main import launch
 
     before = os.environ.get("LATENTLAB_CHECKPOINTS")
     os.environ["LATENTLAB_CHECKPOINTS"] = str(install_checkpoints(root))
-    melody._load_cached.cache_clear()
+    clear_cache()
     port = free_port()
     demo = launch(port=port, device="cpu", block=False)
     try:
@@ -60,4 +59,4 @@ def launched_app(root: Path) -> Iterator[str]:
             os.environ.pop("LATENTLAB_CHECKPOINTS", None)
         else:
             os.environ["LATENTLAB_CHECKPOINTS"] = before
-        melody._load_cached.cache_clear()
+        clear_cache()
