@@ -82,7 +82,7 @@ def test_tiny_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path, monkeyp
 
     from engine.train import timbre as recipe
 
-    monkeypatch.setattr(recipe, "RECIPE", dataclasses.replace(recipe.RECIPE, log_every=5, val_every=40))
+    monkeypatch.setitem(recipe.RECIPES, "timbre", dataclasses.replace(recipe.RECIPES["timbre"], log_every=5, val_every=40))
     _sine_notes(tmp_path / "data")
     out = recipe.train_timbre(tmp_path / "data", out=tmp_path / "ckpt", run_dir=tmp_path / "run", steps=40,
                               batch_size=8, lr=3e-2, window=256, config=json.dumps(TINY), progress=False)

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_device_arg, add_group
+from .common import add_device_arg, add_group, add_train_args
 
 HELP = "MusicVAE melodies: reconstruct, interpolate, sample, attribute arithmetic"
 ATTRIBUTES = ("c_diatonic", "note_density", "avg_interval", "syncopation_16th", "syncopation_8th")  # = engine.ops.melody
@@ -100,12 +100,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
         "Train a MusicVAE recipe through the shared loop (resumes from --run-dir), then evaluate it on the "
         "validation split and write a checkpoint with attribute vectors and a model card to --out."))
     p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar"))
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--run-dir", default=None, help="resumable state and loss log (default runs/<config>)")
-    p.add_argument("--out", default=None, help="checkpoint directory to write (default <run-dir>/model)")
+    add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", lr=False, export=False)
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
-    add_device_arg(p)
     p.set_defaults(func=train)
 
     p = groups["bench"].add_parser("melody", help="MusicVAE latency (and accuracy with --data)", description=(

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..core.errors import LatentLabError
-from .common import add_device_arg, add_group
+from .common import add_device_arg, add_group, add_train_args
 
 HELP = "NSynth-style WaveNet autoencoder: encode, decode, reconstruct and morph notes"
 MODEL_HELP = "checkpoint name or folder (default: the shipped 'timbre')"
@@ -71,15 +71,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     help_text = "train the timbre autoencoder on a `latentlab data notes` (or real NSynth) folder; resumable"
     t = groups["train"].add_parser("timbre", help=help_text, description=help_text)
     t.add_argument("--data", default="data/notes", help="dataset folder (default data/notes)")
-    t.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
-    t.add_argument("--batch-size", type=int, help="windows per batch (default: the recipe's)")
-    t.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     t.add_argument("--window", type=int, help="samples per training window (default: the recipe's)")
     t.add_argument("--config", help="model size overrides as JSON, e.g. '{\"decoder_layers\": 10}'")
-    t.add_argument("--run-dir", default="runs/timbre", help="resumable state and log (default runs/timbre)")
-    t.add_argument("--out", default="checkpoints/timbre", help="checkpoint folder to write (default checkpoints/timbre)")
-    t.add_argument("--export", action="store_true", help="only write the checkpoint from the run's last saved state")
-    add_device_arg(t)
+    add_train_args(t, run_dir="runs/timbre", out="checkpoints/timbre", fixed=True)
     t.set_defaults(func=run_train)
 
     help_text = "timbre figures on validation notes: pitch kept, MR-STFT distance, decode speed"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_device_arg
+from .common import add_device_arg, add_train_args
 
 HELP = "universal music translation: play a clip on another instrument"
 DEFAULT_MODEL = "translate"  # the shipped checkpoint's name
@@ -48,19 +48,14 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     help_text = "train the music translation network (shared encoder, one WaveNet decoder per domain)"
     p = groups["train"].add_parser("translate", help=help_text, description=help_text)
     p.add_argument("--data", required=True, help="a directory made by `latentlab data clips`")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--lr", type=float, default=None)
+    add_train_args(p, run_dir="runs/translate", out="checkpoints/translate", fixed=True, export=False)
     p.add_argument("--segment", type=int, default=None, help="training segment in samples")
-    p.add_argument("--run-dir", default="runs/translate", help="resumable run directory (default runs/translate)")
-    p.add_argument("--out", default="checkpoints/translate", help="checkpoint to write (default checkpoints/translate)")
     p.add_argument("--size", default="default", help="model size preset: default or tiny (tests)")
     p.add_argument("--domains", default=None, help="comma-separated domains to train (default: all in --data)")
     p.add_argument("--add-domain", default=None, metavar="NAME",
                    help="train one new decoder for NAME against the frozen encoder of --from")
     p.add_argument("--from", dest="base", default=DEFAULT_MODEL, help="the model to extend with --add-domain")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_device_arg(p)
     p.set_defaults(func=run_train)
 
     help_text = "translation figures on validation pieces: content kept, moved to the target, decode speed"

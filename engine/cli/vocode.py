@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_device_arg
+from .common import add_device_arg, add_train_args
 
 HELP = "mel spectrogram to audio with Griffin-Lim and neural vocoders"
 NAMES = ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan")
@@ -50,13 +50,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t = groups["train"].add_parser("vocoder", help=help_text, description=help_text)
     t.add_argument("name", choices=[n for n in NAMES if n != "griffinlim"], help="which vocoder")
     t.add_argument("--data", default="data/vocoder", help="corpus folder (default data/vocoder)")
-    t.add_argument("--steps", type=int, help="training steps (default: the vocoder's recipe)")
-    t.add_argument("--batch-size", type=int, help="segments per batch (default: the vocoder's recipe)")
-    t.add_argument("--lr", type=float, help="learning rate (default: the vocoder's recipe)")
-    t.add_argument("--run-dir", help="where the resumable state and log go (default runs/vocoder_NAME)")
-    t.add_argument("--out", help="checkpoint folder to write (default checkpoints/NAME)")
-    t.add_argument("--export", action="store_true", help="write the checkpoint from the run's last save, no training")
-    add_device_arg(t)
+    add_train_args(t, run_dir="runs/vocoder_NAME", out="checkpoints/NAME")
     t.set_defaults(func=run_train)
 
     help_text = "every vocoder side by side: parameters, real-time factor, MR-STFT distance and mel L1"

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from ..core.checkpoint import config_to_dict
 from ..core.errors import LatentLabError
 
+T = TypeVar("T")
 STATE_WEIGHTS = "state.safetensors"
 STATE_META = "state.json"
 LOG_FILE = "log.jsonl"
@@ -354,3 +355,13 @@ def train_config_from_args(cfg: TrainConfig, overrides: dict[str, Any]) -> Train
     """``cfg`` with the non-None CLI overrides applied (e.g. ``--steps``, ``--batch-size``)."""
     values = {k: v for k, v in overrides.items() if v is not None and k in {f.name for f in dataclasses.fields(cfg)}}
     return dataclasses.replace(cfg, **values)
+
+
+def get_recipe(recipes: dict[str, T], name: str, what: str) -> T:
+    """The recipe ``name`` of a training module's ``RECIPES`` (every module names its recipes so).
+
+    what : the kind of model, for the error message (e.g. "melody")
+    """
+    if name not in recipes:
+        raise LatentLabError(f"unknown {what} recipe {name!r}: choose one of {', '.join(recipes)}")
+    return recipes[name]

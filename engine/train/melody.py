@@ -30,7 +30,7 @@ from ..core.checkpoint import config_to_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.melody import load_windows
 from ..models.musicvae import MusicVAE, MusicVAEConfig, teacher_forcing_probability, vae_loss
-from .loop import TrainConfig, Trainer, TrainTask
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
 
 
 @dataclass
@@ -123,12 +123,6 @@ RECIPES: dict[str, MelodyRecipe] = {
         description="16-bar melodies, hierarchical decoder (conductor + per-bar LSTM)",
     ),
 }
-
-
-def get_recipe(name: str) -> MelodyRecipe:
-    if name not in RECIPES:
-        raise LatentLabError(f"unknown melody recipe {name!r}: choose one of {', '.join(RECIPES)}")
-    return RECIPES[name]
 
 
 class WindowDataset(Dataset):
@@ -312,9 +306,8 @@ def train_melody(
     Returns the validation figures of the exported model (empty on non-zero DDP ranks).
     """
     from ..core.device import describe_device, resolve_device
-    from .loop import train_config_from_args
 
-    recipe = get_recipe(config)
+    recipe = get_recipe(RECIPES, config, "melody")
     if model_overrides:
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, **model_overrides))
     train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size})

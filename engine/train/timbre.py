@@ -22,11 +22,13 @@ from ..core.checkpoint import config_from_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import DATASET_INFO, NoteWindows
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
-from .loop import TrainConfig, Trainer, TrainTask
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
 
 ARCH = "nsynth_wavenet_ae"
-RECIPE = TrainConfig(steps=30_000, batch_size=4, lr=1e-3, lr_decay=0.99993, lr_min=1e-4, grad_clip=1.0,
-                     log_every=25, val_every=500, val_batches=8, save_every=100)
+RECIPES = {
+    "timbre": TrainConfig(steps=30_000, batch_size=4, lr=1e-3, lr_decay=0.99993, lr_min=1e-4, grad_clip=1.0,
+                          log_every=25, val_every=500, val_batches=8, save_every=100),
+}
 WINDOW = 6144  # samples per training window (NSynth's), 12 embedding frames
 VAL_WINDOWS = 64  # fixed validation windows, drawn once from the validation notes
 
@@ -82,7 +84,7 @@ def train_timbre(
     data : an NSynth-layout folder (``nsynth-train/`` and ``nsynth-valid/``, see :mod:`engine.data.timbre`)
     out : checkpoint folder to write at the end
     run_dir : resumable state; a run resumes with the model config it started with
-    steps, batch_size, lr : override the recipe (:data:`RECIPE`)
+    steps, batch_size, lr : override the recipe (``RECIPES["timbre"]``)
     window : samples per training window (default :data:`WINDOW`)
     config : NSynthConfig field overrides (a dict or JSON text) for a new run
     export_only : write the checkpoint from the run's last saved state without training (e.g. while the
@@ -93,8 +95,8 @@ def train_timbre(
     the checkpoint folder
     """
     run_dir = Path(run_dir)
-    cfg = dataclasses.replace(RECIPE, **{k: v for k, v in {"steps": steps, "batch_size": batch_size, "lr": lr}.items()
-                                         if v is not None})
+    recipe = get_recipe(RECIPES, "timbre", "timbre")
+    cfg = train_config_from_args(recipe, {"steps": steps, "batch_size": batch_size, "lr": lr})
     model_cfg = model_config(config, run_dir)
     window = window or WINDOW
     if window % model_cfg.hop:
@@ -150,9 +152,10 @@ def describe_data(data: str | Path) -> str:
 def recipe_command(data: str | Path, steps: int, cfg: TrainConfig, window: int, model_cfg: NSynthConfig) -> str:
     """The ``latentlab train timbre`` command that reproduces a run (only the non-default options)."""
     parts = [f"latentlab train timbre --data {data} --steps {steps}"]
-    if cfg.batch_size != RECIPE.batch_size:
+    recipe = RECIPES["timbre"]
+    if cfg.batch_size != recipe.batch_size:
         parts.append(f"--batch-size {cfg.batch_size}")
-    if cfg.lr != RECIPE.lr:
+    if cfg.lr != recipe.lr:
         parts.append(f"--lr {cfg.lr}")
     if window != WINDOW:
         parts.append(f"--window {window}")

@@ -31,20 +31,22 @@ from ..core.device import resolve_device
 from ..core.errors import LatentLabError
 from ..data.translate import ClipSegments, collate_groups, read_manifest
 from ..models.translator import Translator, TranslatorConfig, confusion_losses, sized_config
-from .loop import TrainConfig, Trainer, TrainTask
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
 
 ARCH = "umt"  # universal music translation
 RUN_CONFIG = "translator.json"
 BEST = "best"
 # The recipe: one segment per domain per group, Adam 1e-3 decaying slowly (the paper: batch 32 x 12,000
 # samples, 1e-3 x 0.995 per epoch, 3 days on 48 GPUs; ours: one shared CPU thread).
-RECIPE = TrainConfig(
-    steps=20_000, batch_size=1, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, grad_clip=1.0,
-    log_every=10, val_every=100, val_batches=4, save_every=20, seed=0,
-)
+RECIPES = {
+    "translate": TrainConfig(  # the whole network
+        steps=20_000, batch_size=1, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, grad_clip=1.0,
+        log_every=10, val_every=100, val_batches=4, save_every=20, seed=0,
+    ),
+}
+RECIPES["add_domain"] = replace(RECIPES["translate"], steps=4000)  # one new decoder (--add-domain)
 SEGMENT = 4000  # samples per training segment (5 latent frames of 800; short, for more steps per CPU hour)
 TINY = dict(segment=800, val_every=10, save_every=10, log_every=5)  # --size tiny (tests)
-NEW_DECODER_RECIPE = replace(RECIPE, steps=4000)
 
 
 class TranslateTask(TrainTask):
@@ -209,8 +211,8 @@ def train_translate(
     overrides = {"steps": steps, "batch_size": batch_size, "lr": lr}
     if tiny:
         overrides.update({k: v for k, v in TINY.items() if k != "segment"})
-    cfg = RECIPE if add_domain is None else NEW_DECODER_RECIPE
-    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    cfg = train_config_from_args(get_recipe(RECIPES, "translate" if add_domain is None else "add_domain", "translate"),
+                                 overrides)
     dev = resolve_device(device)
     stored = read_run_config(run_dir) if (run_dir / RUN_CONFIG).exists() else None
     if stored is not None and stored.get("add_domain") != add_domain:

@@ -3,6 +3,7 @@
 - :class:`VocoderTask` -- the :class:`~engine.train.TrainTask` every vocoder's recipe subclasses
   (:mod:`.vocode_gan`, :mod:`.vocode_flows`, :mod:`.vocode_wavenet`);
 - ``TRAIN_TASKS`` -- vocoder name -> its task, imported only when used;
+- :func:`train_recipe` -- a vocoder's optimisation settings, ``RECIPES[name]`` of its task's module;
 - :func:`train_vocode` -- train (or resume) one vocoder on a ``latentlab data audio`` corpus and save it.
 """
 
@@ -21,7 +22,7 @@ from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
 from ..ops import vocode
-from .loop import TrainConfig, Trainer, TrainTask, train_config_from_args
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
 
 # name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
 TRAIN_TASKS: dict[str, str] = {
@@ -40,9 +41,9 @@ class VocoderTask(TrainTask):
     ``self.model`` holds everything trained (for GANs: the generator and the discriminators), so the
     loop's resumable state covers it all; ``self.vocoder`` is the part that is shipped.
     Batches are ``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}`` with T = ``segment``.
+    The optimisation settings are ``RECIPES[name]`` of the task's module (see :func:`train_recipe`).
     """
 
-    recipe: ClassVar[TrainConfig] = TrainConfig()  # default optimisation settings of this vocoder
     segment: ClassVar[int] = 8192  # training segment length in samples (a multiple of 256)
 
     def __init__(self, model: nn.Module, vocoder: Vocoder):
@@ -66,6 +67,13 @@ def train_task_class(name: str) -> type:
         raise LatentLabError(f"training the {name} vocoder is not available in this version") from e
 
 
+def train_recipe(name: str) -> TrainConfig:
+    """The recipe of vocoder ``name``: ``RECIPES[name]`` in the module of its training task."""
+    train_task_class(name)
+    module = TRAIN_TASKS[name].partition(":")[0]
+    return get_recipe(vocode.import_spec(f"{module}:RECIPES"), name, "vocoder")
+
+
 def train_vocode(
     name: str,
     data_dir: str | Path,
@@ -87,7 +95,7 @@ def train_vocode(
     """
     task_cls = train_task_class(name)
     task = task_cls.create(config)
-    cfg = train_config_from_args(task_cls.recipe, {"steps": steps, "batch_size": batch_size, **train_overrides})
+    cfg = train_config_from_args(train_recipe(name), {"steps": steps, "batch_size": batch_size, **train_overrides})
     train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
     val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,
                               min_peak=MIN_SCORED_PEAK)

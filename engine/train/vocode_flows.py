@@ -16,6 +16,14 @@ from .loop import TrainConfig
 from .vocode import VocoderTask
 
 
+RECIPES = {  # each vocoder's optimisation settings (the task classes below hold the rest)
+    "waveglow": TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
+                            val_every=1000, val_batches=16, save_every=250),
+    "flowavenet": TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
+                              val_every=1000, val_batches=16, save_every=250),
+}
+
+
 class _FlowTask(VocoderTask):
     """Shared by both flows: the loss is ``vocoder.nll`` through the (possibly DDP-wrapped) model's forward."""
 
@@ -25,8 +33,6 @@ class _FlowTask(VocoderTask):
 
 
 class WaveGlowTask(_FlowTask):
-    recipe = TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                         val_every=1000, val_batches=16, save_every=250)
     segment = 8192
 
     @classmethod
@@ -36,8 +42,6 @@ class WaveGlowTask(_FlowTask):
 
 
 class FloWaveNetTask(_FlowTask):
-    recipe = TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                         val_every=1000, val_batches=16, save_every=250)
     segment = 8192
 
     @classmethod

@@ -39,6 +39,15 @@ from .loop import TrainConfig
 from .vocode import VocoderTask
 
 
+RECIPES = {  # each vocoder's optimisation settings (the task classes below hold the rest)
+    "melgan": TrainConfig(steps=8_000, batch_size=4, lr=1e-4, betas=(0.5, 0.9), grad_clip=10.0, log_every=50,
+                          val_every=500, val_batches=16, save_every=250, amp=False),
+    "hifigan": TrainConfig(steps=8_000, batch_size=4, lr=2e-4, betas=(0.8, 0.99), lr_decay=0.99999,
+                           weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=500, val_batches=16,
+                           save_every=250, amp=False),
+}
+
+
 @dataclass(frozen=True)
 class GANWeights:
     """Loss weights, the step at which the discriminators join, and the generator's learning rate before
@@ -147,8 +156,6 @@ class GANVocoderTask(VocoderTask):
 class MelGANTask(GANVocoderTask):
     """MelGAN: the default generator (4 bands, channels 48) against a narrow 3-scale discriminator."""
 
-    recipe = TrainConfig(steps=8_000, batch_size=4, lr=1e-4, betas=(0.5, 0.9), grad_clip=10.0, log_every=50,
-                         val_every=500, val_batches=16, save_every=250, amp=False)
     segment = 8192
     weights = GANWeights(stft=1.0, mel=1.0, adversarial=1.0, feature_matching=10.0, adv_start=4_000, recon_lr=5e-4)
     d_loss = staticmethod(hinge_d_loss)
@@ -164,9 +171,6 @@ class MelGANTask(GANVocoderTask):
 class HiFiGANTask(GANVocoderTask):
     """HiFi-GAN: a V3-like generator (channels 128) against narrow MPD + MSD."""
 
-    recipe = TrainConfig(steps=8_000, batch_size=4, lr=2e-4, betas=(0.8, 0.99), lr_decay=0.99999,
-                         weight_decay=0.01, grad_clip=10.0, log_every=50, val_every=500, val_batches=16,
-                         save_every=250, amp=False)
     segment = 8192
     weights = GANWeights(stft=15.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=4_000, recon_lr=5e-4)
     d_loss = staticmethod(lsgan_d_loss)

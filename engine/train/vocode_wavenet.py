@@ -18,11 +18,17 @@ from .loop import TrainConfig
 from .vocode import VocoderTask
 
 
+RECIPES = {  # each vocoder's optimisation settings (the task classes below hold the rest)
+    "wavenet": TrainConfig(steps=20_000, batch_size=4, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, log_every=50,
+                           val_every=1000, val_batches=16, save_every=250),
+    "parallel_wavenet": TrainConfig(steps=10_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
+                                    val_every=500, val_batches=16, save_every=250),
+}
+
+
 class WaveNetVocoderTask(VocoderTask):
     """Teacher-forced maximum likelihood: the discretised logistic-mixture (or mu-law) NLL per sample."""
 
-    recipe = TrainConfig(steps=20_000, batch_size=4, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, log_every=50,
-                         val_every=1000, val_batches=16, save_every=250)
     segment = 4096
 
     @classmethod
@@ -60,8 +66,6 @@ class ParallelWaveNetTask(VocoderTask):
     in the shipped student checkpoint.
     """
 
-    recipe = TrainConfig(steps=10_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                         val_every=500, val_batches=16, save_every=250)
     segment = 4096
 
     @classmethod
