@@ -1,4 +1,5 @@
-"""Timbre operations and the ``latentlab timbre`` CLI, end to end on a tiny checkpoint in a temporary folder."""
+"""Timbre operations and the ``latentlab timbre`` CLI, end to end on a tiny checkpoint in a temporary folder
+(each test that uses a model runs on both: the DDSP autoencoder and the NSynth WaveNet autoencoder)."""
 
 import numpy as np
 import pytest
@@ -8,20 +9,32 @@ import torch
 from engine.cli.main import main
 from engine.core.checkpoint import save_checkpoint
 from engine.core.errors import LatentLabError
+from engine.models.ddsp import DDSPAutoencoder, DDSPConfig
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
 from engine.ops import timbre
 
 TINY = NSynthConfig(encoder_channels=8, encoder_layers=2, decoder_layers=3, decoder_cycle=3, residual_channels=8,
                     gate_channels=8, skip_channels=16, pitch_channels=4)
+TINY_DDSP = DDSPConfig(n_mels=16, encoder_channels=8, encoder_layers=2, hidden=16, gru=16, n_harmonics=8,
+                       noise_bands=9, reverb_seconds=0.05)
 RATE = 16000
+MODELS = {  # shipped name: (model, arch, config)
+    "timbre": (NSynthAutoencoder, "nsynth_wavenet_ae", TINY),
+    "timbre_ddsp": (DDSPAutoencoder, "ddsp_timbre_ae", TINY_DDSP),
+}
+
+
+@pytest.fixture(params=sorted(MODELS))
+def model_name(request):
+    return request.param
 
 
 @pytest.fixture
-def checkpoints(tmp_path, monkeypatch):
+def checkpoints(tmp_path, monkeypatch, model_name):
     torch.manual_seed(0)
-    model = NSynthAutoencoder(TINY)
+    cls, arch, config = MODELS[model_name]
     root = tmp_path / "checkpoints"
-    save_checkpoint(root / "timbre", kind="timbre", arch="nsynth_wavenet_ae", config=TINY, tensors=model.state_dict(),
+    save_checkpoint(root / model_name, kind="timbre", arch=arch, config=config, tensors=cls(config).state_dict(),
                     card="# tiny test model\n")
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
     return root
@@ -69,8 +82,8 @@ def test_estimate_pitch_of_a_tone():
     assert abs(timbre.median_f0(_tone(64), 64) - 329.63) < 2
 
 
-def test_morph_endpoints_are_the_encodings_and_mixes_are_the_inputs(checkpoints):
-    model = timbre.load_model()
+def test_morph_endpoints_are_the_encodings_and_mixes_are_the_inputs(checkpoints, model_name):
+    model = timbre.load_model(model_name)
     a, b = timbre.prepare(_tone(57), RATE), timbre.prepare(_tone(64), RATE)
     seen = []
     result = timbre.morph(model, a, b, steps=3, pitch_a=57, pitch_b=64, progress=seen.append)
@@ -86,11 +99,11 @@ def test_morph_endpoints_are_the_encodings_and_mixes_are_the_inputs(checkpoints)
     assert seen and seen[-1] == pytest.approx(1.0)
 
 
-def test_grid_corners_and_weights(checkpoints):
+def test_grid_corners_and_weights(checkpoints, model_name):
     w = timbre.grid_weights(3)
     assert w.shape == (9, 4) and np.allclose(w.sum(1), 1)
     assert np.allclose(w[[0, 2, 6, 8]], np.eye(4))
-    model = timbre.load_model()
+    model = timbre.load_model(model_name)
     corners = [timbre.prepare(_tone(m, 1.0), RATE) for m in (55, 60, 65, 70)]
     result = timbre.grid(model, corners, size=2, pitches=[55, 60, 65, 70])
     for i, corner in enumerate(corners):
@@ -99,27 +112,28 @@ def test_grid_corners_and_weights(checkpoints):
         timbre.grid(model, corners[:3])
 
 
-def test_cli_end_to_end(checkpoints, notes, tmp_path, capsys):
+def test_cli_end_to_end(checkpoints, model_name, notes, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["timbre", "reconstruct", str(notes["a"]), "-o", str(out / "rec.wav")]) == 0
+    model = ["--model", model_name]
+    assert main(["timbre", "reconstruct", str(notes["a"]), "-o", str(out / "rec.wav"), *model]) == 0
     audio, rate = sf.read(out / "rec.wav")
     assert rate == RATE and audio.shape == (timbre.NOTE_SAMPLES,)
     assert "pitch 57" in capsys.readouterr().out  # estimated from the tone
 
-    assert main(["timbre", "morph", str(notes["a"]), str(notes["b"]), "--steps", "3", "-o", str(out / "m")]) == 0
+    assert main(["timbre", "morph", str(notes["a"]), str(notes["b"]), "--steps", "3", "-o", str(out / "m"), *model]) == 0
     for i in range(3):
         assert sf.read(out / "m" / f"step_{i:02d}.wav")[0].shape == (timbre.NOTE_SAMPLES,)
         assert (out / "m" / f"mix_{i:02d}.wav").exists()
     assert not (out / "m" / "step_03.wav").exists()
 
-    assert main(["timbre", "encode", str(notes["b"]), "-o", str(out / "b.npy")]) == 0
+    assert main(["timbre", "encode", str(notes["b"]), "-o", str(out / "b.npy"), *model]) == 0
     z = np.load(out / "b.npy", allow_pickle=False)
     assert z.shape == (16, 125) and z.dtype == np.float32
-    assert main(["timbre", "decode", str(out / "b.npy"), "-o", str(out / "b.wav"), "--pitch", "64"]) == 0
+    assert main(["timbre", "decode", str(out / "b.npy"), "-o", str(out / "b.wav"), "--pitch", "64", *model]) == 0
     assert sf.read(out / "b.wav")[0].shape == (timbre.NOTE_SAMPLES,)
 
 
-def test_cli_bad_input_exits_non_zero_with_one_line(checkpoints, notes, tmp_path, capsys):
+def test_cli_bad_input_exits_non_zero_with_one_line(checkpoints, model_name, notes, tmp_path, capsys):
     sf.write(tmp_path / "silent.wav", np.zeros(RATE, dtype=np.float32), RATE)
     np.save(tmp_path / "wrong.npy", np.zeros((3, 10), dtype=np.float32))
     (tmp_path / "junk.npy").write_text("junk")
@@ -133,7 +147,7 @@ def test_cli_bad_input_exits_non_zero_with_one_line(checkpoints, notes, tmp_path
     ]
     for argv, message in cases:
         capsys.readouterr()
-        assert main(argv) == 1, argv
+        assert main([*argv, "--model", model_name]) == 1, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("latentlab: error: ") and message in err[0], (argv, err)
 
@@ -142,19 +156,41 @@ def test_missing_model_says_how_to_train_one(tmp_path, monkeypatch, notes, capsy
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path / "empty"))
     assert not timbre.is_available()
     assert main(["timbre", "encode", str(notes["a"]), "-o", str(tmp_path / "z.npy")]) == 1
-    assert "latentlab train timbre" in capsys.readouterr().err
+    assert "latentlab train timbre --arch ddsp" in capsys.readouterr().err
 
 
-def test_bench_reports_every_figure(checkpoints, tmp_path):
+def test_bench_reports_every_figure(checkpoints, model_name, tmp_path):
     from engine.bench.timbre import bench_timbre, format_figures
 
     folder = tmp_path / "data" / "nsynth-valid"
     (folder / "audio").mkdir(parents=True)
     sf.write(folder / "audio" / "x-064-100.wav", _tone(64), RATE)
     (folder / "examples.json").write_text('{"x-064-100": {"pitch": 64, "instrument_str": "x"}}')
-    figures = bench_timbre(tmp_path / "data", notes=1, card=True)
+    figures = bench_timbre(tmp_path / "data", model_name, notes=1, card=True)
     assert figures["pitch_kept_originals"] == 1.0 and 0.0 <= figures["pitch_kept"] <= 1.0
-    assert figures["mr_stft"] > figures["mr_stft_mulaw_floor"] > 0
+    assert figures["mr_stft"] > 0 and figures["mr_stft_mulaw_floor"] > 0
+    if model_name == "timbre":  # a mu-law model cannot beat its own round trip
+        assert figures["mr_stft"] > figures["mr_stft_mulaw_floor"]
     assert figures["decode_samples_per_s"] > 0
     assert "pitch kept" in format_figures(figures)
-    assert "latentlab bench timbre" in (checkpoints / "timbre" / "card.md").read_text()
+    assert "latentlab bench timbre" in (checkpoints / model_name / "card.md").read_text()
+    assert ("morph_5_steps_s" in figures) == (model_name == "timbre_ddsp")
+
+
+def test_ddsp_encode_npz_carries_the_tracks_and_decode_plays_them(tmp_path, monkeypatch, notes, capsys):
+    torch.manual_seed(0)
+    root = tmp_path / "checkpoints"
+    save_checkpoint(root / "timbre_ddsp", kind="timbre", arch="ddsp_timbre_ae", config=TINY_DDSP,
+                    tensors=DDSPAutoencoder(TINY_DDSP).state_dict(), card="# tiny\n")
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
+    assert main(["timbre", "encode", str(notes["b"]), "-o", str(tmp_path / "b.npz")]) == 0
+    with np.load(tmp_path / "b.npz", allow_pickle=False) as saved:
+        assert saved["z"].shape == (16, 125) and saved["f0"].shape == saved["loudness"].shape == (500,)
+        assert abs(float(np.median(saved["f0"])) - 329.63) < 3  # pYIN followed the tone (MIDI 64)
+    assert main(["timbre", "decode", str(tmp_path / "b.npz"), "-o", str(tmp_path / "b.wav")]) == 0
+    audio, rate = sf.read(tmp_path / "b.wav")
+    assert rate == RATE and audio.shape == (timbre.NOTE_SAMPLES,) and np.abs(audio).max() > 0
+    np.savez(tmp_path / "bad.npz", f0=np.zeros(3))
+    capsys.readouterr()
+    assert main(["timbre", "decode", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "x.wav")]) == 1
+    assert "holds no array 'z'" in capsys.readouterr().err

@@ -1,5 +1,5 @@
-"""The "Timbre" tab: morph two notes through the NSynth-style autoencoder (beside the plain audio mix at the
-same weights), and the NSynth Super 4-corner grid. The work is :mod:`engine.ops.timbre`; this module only lays out
+"""The "Timbre" tab: morph two notes through a timbre autoencoder (DDSP or NSynth WaveNet; beside the plain
+audio mix at the same weights), and the NSynth Super 4-corner grid. The work is :mod:`engine.ops.timbre`; this module only lays out
 widgets."""
 
 from __future__ import annotations
@@ -8,16 +8,20 @@ import gradio as gr
 import numpy as np
 
 from engine.core.plots import embedding_figure, rainbowgram, subplots_grid
-from engine.ops.timbre import SAMPLE_RATE, example_notes, grid, is_available, load_model, morph, prepare
+from engine.ops.timbre import MODELS, SAMPLE_RATE, available_models, example_notes, grid, load_model, morph, prepare
 
 from ..common import AppContext, missing_model_notice, model_call, user_errors
 
 INTRO = (
-    "Encode notes into the autoencoder's **temporal embedding** (16 numbers per 32 ms) and decode blends of them "
-    "with the WaveNet decoder. Beside every morph you hear the **plain audio mix** at the same weights: the "
-    "morph makes one new sound, the mix two sounds at once — the contrast of the NSynth paper. Pick bundled "
-    "FluidR3 notes or upload your own (cut or padded to 4 s, 16 kHz mono). Decoding is sample by sample: "
-    "about half a minute for five steps."
+    "Encode notes into the autoencoder's **temporal embedding** (16 numbers per 32 ms) and decode blends of them. "
+    "Beside every morph you hear the **plain audio mix** at the same weights: the morph makes one new sound, the "
+    "mix two sounds at once — the contrast of the NSynth paper. Pick bundled FluidR3 notes or upload your own "
+    "(cut or padded to 4 s, 16 kHz mono).\n\n"
+    "- **DDSP** (`timbre_ddsp`): the embedding, the pitch (in semitones) and the loudness (in dB) of the two notes are "
+    "interpolated frame by frame and drive a harmonic-plus-noise synthesizer — the pitch is kept by construction "
+    "and a morph takes about a second. A bundled note plays at its own pitch; an upload follows its pYIN f0.\n"
+    "- **NSynth WaveNet** (`timbre`): the embedding and the pitch drive a WaveNet decoder, sample by sample "
+    "(about half a minute for five steps)."
 )
 
 
@@ -25,14 +29,27 @@ def _pcm(audio: np.ndarray) -> tuple[int, np.ndarray]:
     return SAMPLE_RATE, (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
 
 
+def _model_name(name: str | None) -> str:
+    """The installed model the user picked (the API may send None for the default, or a wrong name)."""
+    models = available_models()
+    if name is None:
+        return models[0]
+    if name not in models:
+        raise gr.Error(f"unknown timbre model {name!r}; installed: {', '.join(models)}")
+    return name
+
+
 def build(ctx: AppContext) -> None:
-    if not is_available():
-        missing_model_notice("Timbre", "latentlab data notes && latentlab train timbre")
+    models = available_models()
+    if not models:
+        missing_model_notice("Timbre", "latentlab data notes && latentlab train timbre --arch ddsp")
         return
     notes = example_notes()
     instruments = list(dict.fromkeys((n.label, n.instrument) for n in notes))
     pitches = sorted({n.pitch for n in notes})
     gr.Markdown(INTRO)
+    model_name = gr.Dropdown([(f"{MODELS[m]} ({m})", m) for m in models], value=models[0], label="Model",
+                             visible=len(models) > 1)
 
     def note_audio(instrument: str, upload: str | None, pitch: int) -> tuple[np.ndarray, int | None, str]:
         """(prepared audio, the decoder's pitch or None to estimate it, a label)."""
@@ -79,10 +96,10 @@ def build(ctx: AppContext) -> None:
                 _pcm(result["mixes"][i]), rainbowgram(result["mixes"][i], SAMPLE_RATE, f"mix · {title}"))
 
     @user_errors
-    def do_morph(a_inst, a_up, b_inst, b_up, p, n, progress=gr.Progress()):
+    def do_morph(a_inst, a_up, b_inst, b_up, p, n, name, progress=gr.Progress()):
         a, pa, label_a = note_audio(a_inst, a_up, p)
         b, pb, label_b = note_audio(b_inst, b_up, p)
-        model = load_model(device=ctx.device)
+        model = load_model(_model_name(name), device=ctx.device)
         progress(0.0, desc="decoding")
         result = morph(model, a, b, int(n), pa, pb, progress=lambda f: progress(f, desc="decoding"))
         kept = {"audio": result.audio, "mixes": result.mixes, "weights": result.weights[:, 1]}
@@ -94,7 +111,7 @@ def build(ctx: AppContext) -> None:
         return (kept, rainbowgram(a, SAMPLE_RATE, f"A: {label_a}"), rainbowgram(b, SAMPLE_RATE, f"B: {label_b}"),
                 figure, gr.Slider(maximum=int(n) - 1, value=middle), *show_step(kept, middle))
 
-    run.click(do_morph, [inst_a, upload_a, inst_b, upload_b, pitch, steps],
+    run.click(do_morph, [inst_a, upload_a, inst_b, upload_b, pitch, steps, model_name],
               [state, plot_a, plot_b, plot_z, position, morph_audio, morph_plot, mix_audio, mix_plot],
               api_name="timbre_morph", **model_call())
     position.release(show_step, [state, position], [morph_audio, morph_plot, mix_audio, mix_plot],
@@ -124,9 +141,9 @@ def build(ctx: AppContext) -> None:
         return _pcm(result["audio"][i]), _pcm(result["mixes"][i])
 
     @user_errors
-    def do_grid(tl, tr, bl, br, p, n, progress=gr.Progress()):
+    def do_grid(tl, tr, bl, br, p, n, name, progress=gr.Progress()):
         sources = [note_audio(inst, None, p) for inst in (tl, tr, bl, br)]
-        model = load_model(device=ctx.device)
+        model = load_model(_model_name(name), device=ctx.device)
         n = int(n)
         progress(0.0, desc="decoding")
         result = grid(model, [s[0] for s in sources], n, [s[1] for s in sources],
@@ -140,6 +157,6 @@ def build(ctx: AppContext) -> None:
         kept = {"audio": result.audio, "mixes": result.mixes}
         return (kept, fig, gr.Dropdown(choices=choices, value="0"), *show_cell(kept, "0"))
 
-    run_grid.click(do_grid, [*corners, grid_pitch, size], [grid_state, grid_plot, cell, cell_audio, cell_mix],
+    run_grid.click(do_grid, [*corners, grid_pitch, size, model_name], [grid_state, grid_plot, cell, cell_audio, cell_mix],
                    api_name="timbre_grid", **model_call())
     cell.change(show_cell, [grid_state, cell], [cell_audio, cell_mix], api_name="timbre_grid_cell")

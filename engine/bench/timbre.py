@@ -6,7 +6,11 @@
 - multi-resolution STFT distance between each reconstruction and its original (engine.core.metrics), beside the
   distance of the 8-bit mu-law round trip alone (the floor any mu-law model starts from);
 - decode speed: samples per second generating one stream (batch 1) on one CPU thread, per second of wall
-  time and per second of the process's CPU time (the two differ when other work shares the core).
+  time and per second of the process's CPU time (the two differ when other work shares the core);
+- DDSP models also: pitch kept when the f0 is tracked by pYIN from the note itself (as for an upload), and
+  the wall time of a 5-step morph of two 4 s notes.
+
+Reconstructions are given each note's true pitch (the DDSP decoder also its measured loudness).
 """
 
 from __future__ import annotations
@@ -22,7 +26,19 @@ from ..core.audio import fit_length, mulaw_decode, mulaw_encode
 from ..core.errors import LatentLabError
 from ..core.metrics import mr_stft_distance, torch_threads
 from ..data.timbre import read_examples, read_note, split_dir
-from ..ops.timbre import NOTE_SAMPLES, SAMPLE_RATE, TEMPERATURE, decode, encode, load_model, median_f0
+from ..ops.timbre import (
+    NOTE_SAMPLES,
+    SAMPLE_RATE,
+    TEMPERATURE,
+    decode,
+    encode,
+    is_ddsp,
+    load_model,
+    loudness,
+    median_f0,
+    morph,
+    reconstruct,
+)
 
 PITCH_TOLERANCE_CENTS = 50.0
 SPEED_SAMPLES = SAMPLE_RATE  # one second decoded for the speed figure
@@ -60,7 +76,7 @@ def decode_speed(model, seed: int = 0) -> tuple[float, float]:
     return audio.shape[-1] / wall, audio.shape[-1] / cpu
 
 
-def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, seed: int = 0,
+def bench_timbre(data: str | Path, model_name: str = "timbre_ddsp", notes: int = 20, seed: int = 0,
                  device: torch.device | str = "cpu", card: bool = False, temperature: float = TEMPERATURE) -> dict:
     """Reconstruct ``notes`` validation notes (decoded together at ``temperature``, given the notes' true
     pitches) and measure them. Returns the figures as a dict (see :func:`format_figures`)."""
@@ -68,8 +84,9 @@ def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, 
     folder, names, pitches = pick_notes(data, notes, seed)
     speed, speed_cpu = decode_speed(model, seed)  # first: it also compiles the fast path
     originals = np.stack([fit_length(read_note(folder, k), NOTE_SAMPLES) for k in names])
+    tracks = {"loudness": loudness(model, originals)} if is_ddsp(model) else {}
     start = time.perf_counter()
-    recon = decode(model, encode(model, originals), pitches, temperature=temperature, seed=seed)
+    recon = decode(model, encode(model, originals), pitches, temperature=temperature, seed=seed, **tracks)
     batch_seconds = time.perf_counter() - start
     floor = mulaw_decode(mulaw_encode(torch.from_numpy(originals))).numpy()
     off_recon = [cents_off(median_f0(r, p), p) for r, p in zip(recon, pitches)]
@@ -92,6 +109,13 @@ def bench_timbre(data: str | Path, model_name: str = "timbre", notes: int = 20, 
     }
     figures["real_time_factor"] = speed / SAMPLE_RATE
     figures["real_time_factor_cpu"] = speed_cpu / SAMPLE_RATE
+    if is_ddsp(model):
+        tracked = [reconstruct(model, o, seed=seed).audio for o in originals]
+        figures["pitch_kept_tracked"] = float(np.mean([cents_off(median_f0(r, p), p) <= PITCH_TOLERANCE_CENTS
+                                                       for r, p in zip(tracked, pitches)]))
+        start = time.perf_counter()
+        morph(model, originals[0], originals[-1], 5, pitches[0], pitches[-1], seed=seed)
+        figures["morph_5_steps_s"] = time.perf_counter() - start
     if card:
         write_card_figures(model_name, figures)
     return figures
@@ -110,7 +134,10 @@ def format_figures(f: dict) -> str:
         f"                                              {f['decode_samples_per_cpu_s']:,.0f} samples per CPU-second "
         f"({f['real_time_factor_cpu']:.2f}x real time on an unshared core)",
         f"  decode speed, {f['notes']} notes together            {f['batch_decode_samples_per_s']:,.0f} samples/s",
-    ])
+    ] + ([
+        f"  pitch kept, f0 tracked by pYIN from the note {f['pitch_kept_tracked']:.2f}",
+        f"  5-step morph of two 4 s notes               {f['morph_5_steps_s']:.2f} s",
+    ] if "morph_5_steps_s" in f else []))
 
 
 def write_card_figures(model_name: str, figures: dict) -> Path:
@@ -121,8 +148,8 @@ def write_card_figures(model_name: str, figures: dict) -> Path:
     command = f"latentlab bench timbre --data {figures['data']} --notes {figures['notes']} --seed {figures['seed']}"
     if figures["temperature"] != TEMPERATURE:
         command += f" --temperature {figures['temperature']}"
-    if model_name != "timbre":
+    if model_name != "timbre_ddsp":
         command += f" --model {model_name}"
-    body = (f"Measured by `{command} --card` (reconstructions sampled at temperature {figures['temperature']}, "
-            f"given each note's true pitch; CPU):\n\n```\n{format_figures(figures)}\n```")
+    body = (f"Measured by `{command} --card` (reconstructions given each note's true pitch, sampled at "
+            f"temperature {figures['temperature']} where the decoder samples; CPU):\n\n```\n{format_figures(figures)}\n```")
     return update_card(resolve_checkpoint_dir(model_name), "## Measured figures", body, title=model_name)

@@ -8,14 +8,17 @@ import sys
 from ..core.errors import LatentLabError
 from .common import add_device_arg, add_group, add_train_args
 
-HELP = "NSynth-style WaveNet autoencoder: encode, decode, reconstruct and morph notes"
-MODEL_HELP = "checkpoint name or folder (default: the shipped 'timbre')"
+HELP = "timbre autoencoders (DDSP, NSynth WaveNet): encode, decode, reconstruct and morph notes"
+MODEL_HELP = ("checkpoint name or folder: timbre_ddsp (DDSP harmonic-plus-noise, the default) or timbre "
+              "(NSynth WaveNet autoencoder)")
+DEFAULT_MODEL = "timbre_ddsp"
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     """--model, the decoder's pitch and the sampling options, --device."""
-    p.add_argument("--model", default="timbre", help=MODEL_HELP)
-    p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio; 60 for decode)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
+    p.add_argument("--pitch", type=int, help="MIDI pitch for the decoder (default: estimated from the audio, and the "
+                                             "DDSP model follows the note's pYIN f0; 60 for decode)")
     p.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.ops.timbre.TEMPERATURE, 1.0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_device_arg(p)
@@ -42,16 +45,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_morph)
 
     p = group.add_parser("encode", help="a note's embedding as .npy [16 x frames]",
-                         description="Write the temporal embedding of a note as a float32 .npy array [16 x frames].")
+                         description="Write the temporal embedding of a note as a float32 .npy array [16 x frames]; "
+                                     "with a DDSP model and an .npz name, also its f0 (Hz) and loudness (dB) tracks.")
     p.add_argument("input", help="audio file")
-    p.add_argument("-o", "--out", required=True, help=".npy file to write")
-    p.add_argument("--model", default="timbre", help=MODEL_HELP)
+    p.add_argument("-o", "--out", required=True, help=".npy (the embedding) or .npz (embedding, f0, loudness) to write")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     add_device_arg(p)
     p.set_defaults(func=run_encode)
 
     p = group.add_parser("decode", help="decode an embedding .npy to audio",
-                         description="Decode a [16 x frames] .npy embedding (from `timbre encode`) to a WAV.")
-    p.add_argument("embedding", help=".npy file [16 x frames]")
+                         description="Decode a [16 x frames] .npy embedding (from `timbre encode`) to a WAV. A DDSP "
+                                     "model plays an .npy at a steady --pitch and loudness; an .npz brings its tracks.")
+    p.add_argument("embedding", help=".npy file [16 x frames], or .npz from `timbre encode` with a DDSP model")
     p.add_argument("-o", "--out", required=True, help="WAV to write")
     _common(p)
     p.set_defaults(func=run_decode)
@@ -68,19 +73,22 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     d.add_argument("--no-split", action="store_true", help="one folder with every note instead of nsynth-train/valid")
     d.set_defaults(func=run_data)
 
-    help_text = "train the timbre autoencoder on a `latentlab data notes` (or real NSynth) folder; resumable"
+    help_text = "train a timbre autoencoder on a `latentlab data notes` (or real NSynth) folder; resumable"
     t = groups["train"].add_parser("timbre", help=help_text, description=help_text)
+    t.add_argument("--arch", choices=("ddsp", "nsynth"), default="ddsp",
+                   help="ddsp: harmonic-plus-noise autoencoder (default); nsynth: WaveNet autoencoder")
     t.add_argument("--data", default="data/notes", help="dataset folder (default data/notes)")
-    t.add_argument("--window", type=int, help="samples per training window (default: the recipe's)")
+    t.add_argument("--window", type=int, help="nsynth: samples per training window (default: the recipe's)")
     t.add_argument("--config", help="model size overrides as JSON, e.g. '{\"decoder_layers\": 10}'")
-    add_train_args(t, run_dir="runs/timbre", out="checkpoints/timbre", fixed=True)
+    t.add_argument("--init", help="ddsp: a checkpoint whose weights a new run starts from (e.g. timbre_ddsp)")
+    add_train_args(t, run_dir="runs/timbre_ddsp or runs/timbre", out="checkpoints/timbre_ddsp or checkpoints/timbre")
     t.set_defaults(func=run_train)
 
     help_text = "timbre figures on validation notes: pitch kept, MR-STFT distance, decode speed"
     b = groups["bench"].add_parser("timbre", help=help_text, description=help_text)
     b.add_argument("--data", default="data/notes", help="dataset whose validation notes are scored")
     b.add_argument("--notes", type=int, default=20, help="validation notes to reconstruct (default 20)")
-    b.add_argument("--model", default="timbre", help=MODEL_HELP)
+    b.add_argument("--model", default=DEFAULT_MODEL, help=MODEL_HELP)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--temperature", type=float, help="sampling temperature, 0 = always the likeliest sample (default: engine.ops.timbre.TEMPERATURE, 1.0)")
     b.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -122,11 +130,23 @@ def run_data(args: argparse.Namespace) -> int:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..core.device import resolve_device
-    from ..train.timbre import train_timbre
 
-    out = train_timbre(args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
-                       steps=args.steps, batch_size=args.batch_size, lr=args.lr, window=args.window,
-                       config=args.config, export_only=args.export)
+    name = "timbre_ddsp" if args.arch == "ddsp" else "timbre"
+    paths = {"out": args.out or f"checkpoints/{name}", "run_dir": args.run_dir or f"runs/{name}"}
+    common = {"device": resolve_device(args.device), "steps": args.steps, "batch_size": args.batch_size,
+              "lr": args.lr, "config": args.config, "export_only": args.export, **paths}
+    if args.arch == "ddsp":
+        if args.window is not None:
+            raise LatentLabError("--window is for --arch nsynth; the DDSP recipe trains on fixed crops")
+        from ..train.timbre_ddsp import train_ddsp
+
+        out = train_ddsp(args.data, init=args.init, **common)
+    else:
+        if args.init is not None:
+            raise LatentLabError("--init is for --arch ddsp")
+        from ..train.timbre import train_timbre
+
+        out = train_timbre(args.data, window=args.window, **common)
     print(f"saved {out}")
     return 0
 
@@ -189,10 +209,20 @@ def run_encode(args: argparse.Namespace) -> int:
 
     from ..ops.timbre import encode, prepare
 
-    z = encode(_model(args), prepare(args.input))
+    model = _model(args)
+    audio = prepare(args.input)
+    z = encode(model, audio)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, z.astype(np.float32), allow_pickle=False)
+    if out.suffix == ".npz":
+        from ..ops.timbre import f0_track, is_ddsp, loudness
+
+        if not is_ddsp(model):
+            raise LatentLabError("an .npz with f0 and loudness tracks needs a DDSP model; write an .npy instead")
+        np.savez(out, z=z.astype(np.float32), f0=f0_track(audio, None, model.config.hop),
+                 loudness=loudness(model, audio))
+    else:
+        np.save(out, z.astype(np.float32), allow_pickle=False)
     print(f"wrote {out} (embedding {z.shape[0]} x {z.shape[1]})")
     return 0
 
@@ -203,15 +233,24 @@ def run_decode(args: argparse.Namespace) -> int:
     from ..core.audio import save_wav
     from ..ops.timbre import DEFAULT_PITCH, SAMPLE_RATE, decode
 
+    tracks: dict[str, np.ndarray] = {}
     try:
         z = np.load(args.embedding, allow_pickle=False)
+        if isinstance(z, np.lib.npyio.NpzFile):
+            with z:
+                if "z" not in z:
+                    raise LatentLabError(f"{args.embedding} holds no array 'z' (make one with `latentlab timbre encode`)")
+                tracks = {k: z[k] for k in ("f0", "loudness") if k in z}
+                z = z["z"]
     except FileNotFoundError as e:
         raise LatentLabError(f"no such embedding file: {args.embedding}") from e
     except (ValueError, OSError) as e:
         raise LatentLabError(f"{args.embedding} is not a .npy array (make one with `latentlab timbre encode`)") from e
     model = _model(args)
     pitch = DEFAULT_PITCH if args.pitch is None else args.pitch
-    audio = decode(model, z, pitch, _temperature(args), args.seed, _progress("decoding"))
+    if args.pitch is not None:
+        tracks.pop("f0", None)  # a pitch given plays the note at that steady pitch
+    audio = decode(model, z, pitch, _temperature(args), args.seed, _progress("decoding"), **tracks)
     save_wav(args.out, audio, SAMPLE_RATE)
     print(f"wrote {args.out} (decoded at pitch {pitch})")
     return 0

@@ -68,6 +68,8 @@ def harmonic_synth(f0: Tensor, amplitude: Tensor, distribution: Tensor, sample_r
     ``(1 - a_j) * sum_k A[k, i] s[k, i, j] + a_j * sum_k A[k, i + 1] s[k, i, j]`` (``a_j = j / hop``), so the
     sum over harmonics is one batched matrix product per frame instead of K sample-rate amplitude tracks.
     """
+    audible_max = int(sample_rate / 2 / max(float(f0.min()), 1.0)) + 1  # no harmonic above this can sound
+    distribution = distribution[:, :audible_max]  # skip the work for harmonics silenced everywhere
     batch, harmonics, n = distribution.shape
     k = torch.arange(1, harmonics + 1, device=f0.device, dtype=torch.float32)
     audible = (f0.unsqueeze(1) * k[None, :, None] < sample_rate / 2).to(distribution.dtype)  # [B x K x n]

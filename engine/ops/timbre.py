@@ -1,6 +1,14 @@
-"""Timbre operations on the NSynth-style autoencoder; the CLI (``latentlab timbre``) and the app call these.
+"""Timbre operations; the CLI (``latentlab timbre``) and the app call these. Two models answer them:
 
-- :func:`load_model` -- the trained autoencoder from ``checkpoints/timbre/`` (cached);
+- the DDSP autoencoder (``checkpoints/timbre_ddsp``, :mod:`engine.models.ddsp`): f0 + loudness + z drive a
+  harmonic-plus-noise synthesizer, so it keeps the pitch it is given and decodes far faster than real time;
+- the NSynth WaveNet autoencoder (``checkpoints/timbre``, :mod:`engine.models.nsynth`): z + pitch drive an
+  autoregressive WaveNet, sample by sample.
+
+Both encode a 4 s note to a ``[16 x 125]`` embedding (one frame per 512 samples). What a DDSP morph
+interpolates: z, and per control frame the f0 (in semitones) and the A-weighted loudness (in dB) of the notes.
+
+- :func:`load_model` -- a trained timbre model (cached);
 - :func:`prepare` -- any audio (path, bytes or array) as a 4 s, 16 kHz mono note;
 - :func:`estimate_pitch` -- the note's MIDI pitch (pYIN median f0), for the decoder's pitch input;
 - :func:`encode` / :func:`decode` / :func:`reconstruct` -- note <-> embedding ``[16 x frames]``;
@@ -8,8 +16,8 @@
   same weights (the contrast the NSynth paper draws);
 - :func:`grid` -- a bilinear grid between four corner notes (the NSynth Super layout).
 
-Decoding is autoregressive (the WaveNet core's cached generation, compiled with numba on the CPU); every
-function that decodes takes a ``progress(fraction)`` callback.
+The NSynth decoder is autoregressive (the WaveNet core's cached generation, compiled with numba on the CPU);
+every function that decodes takes a ``progress(fraction)`` callback.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ import torch
 from ..core.audio import fit_length, load_audio, mulaw_decode, mulaw_encode
 from ..core.checkpoint import load_cached, load_checkpoint, resolve_checkpoint_dir
 from ..core.errors import LatentLabError
+from ..models.ddsp import DDSPAutoencoder, DDSPConfig
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
+from ..nn.synth import hz_to_midi, midi_to_hz
 
 SAMPLE_RATE = 16_000  # the model's rate
 NOTE_SECONDS = 4.0  # every input is cut or padded to this
@@ -37,7 +47,12 @@ DEFAULT_PITCH = 60  # the decoder's pitch when decoding an embedding with none g
 TEMPERATURE = 1.0  # default sampling temperature of the decoder
 PITCH_RANGE = (21, 108)  # NSynth's pitches, the ones the decoder's pitch input is trained on
 SEARCH_SEMITONES = 24  # pYIN looks this far either side of a known pitch
-DEFAULT_MODEL = "timbre"
+DEFAULT_MODEL = "timbre_ddsp"  # the shipped DDSP model; "timbre" is the NSynth WaveNet autoencoder
+MODELS = {"timbre_ddsp": "DDSP harmonic-plus-noise autoencoder", "timbre": "NSynth WaveNet autoencoder"}
+DDSP_ARCH = "ddsp_timbre_ae"
+DEFAULT_LOUDNESS_DB = -30.0  # the DDSP decoder's loudness when an embedding comes without one
+TRACK_SEMITONES = 3  # pYIN follows an upload's f0 this far either side of its estimated pitch
+TimbreModel = NSynthAutoencoder | DDSPAutoencoder
 # Bundled example notes (NSynth layout), made by
 # `latentlab data notes -o assets/notes --programs 0 24 40 56 73 81 --pitches 60 67 --velocities 100 --no-split`
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "notes"
@@ -55,7 +70,12 @@ def is_available(name: str = DEFAULT_MODEL) -> bool:
         return False
 
 
-def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str | None = None) -> NSynthAutoencoder:
+def available_models() -> list[str]:
+    """The installed timbre checkpoints among :data:`MODELS`, the default first."""
+    return [name for name in MODELS if is_available(name)]
+
+
+def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str | None = None) -> TimbreModel:
     """The autoencoder of checkpoint ``name`` (a shipped name or a folder), in eval mode; cached.
 
     device : None runs on CUDA when present, else the CPU
@@ -63,26 +83,35 @@ def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str | No
     try:
         resolve_checkpoint_dir(name)
     except LatentLabError as e:
-        if str(name) == DEFAULT_MODEL:
+        if str(name) in MODELS:
+            arch = "ddsp" if str(name) == "timbre_ddsp" else "nsynth"
             raise LatentLabError(
-                "no trained timbre model is installed: make data with `latentlab data notes` and train one with "
-                "`latentlab train timbre`"
+                f"the timbre model {name!r} is not installed: make data with `latentlab data notes` and train it "
+                f"with `latentlab train timbre --arch {arch}`"
             ) from e
         raise
     return load_cached(name, _build, device)
 
 
-def _build(directory: Path, device: torch.device) -> NSynthAutoencoder:
+def _build(directory: Path, device: torch.device) -> TimbreModel:
     checkpoint = load_checkpoint(directory, device)
     if checkpoint.kind != "timbre":
         raise LatentLabError(f"{directory} is a {checkpoint.kind} checkpoint, not a timbre model")
-    model = NSynthAutoencoder(checkpoint.build_config(NSynthConfig))
+    if checkpoint.arch == DDSP_ARCH:
+        model = DDSPAutoencoder(checkpoint.build_config(DDSPConfig))
+    else:
+        model = NSynthAutoencoder(checkpoint.build_config(NSynthConfig))
     checkpoint.load_into(model)
     return model.to(device).eval()
 
 
-def _device(model: NSynthAutoencoder) -> torch.device:
+def _device(model: TimbreModel) -> torch.device:
     return next(model.parameters()).device
+
+
+def is_ddsp(model: TimbreModel) -> bool:
+    """Whether ``model`` is the DDSP autoencoder (f0 and loudness inputs, no sampling)."""
+    return isinstance(model, DDSPAutoencoder)
 
 
 # -- notes in -------------------------------------------------------------------------------------
@@ -197,23 +226,56 @@ def pitch_for(audio: np.ndarray, pitch: int | None = None) -> int:
     return int(np.clip(estimate_pitch(audio), *PITCH_RANGE))
 
 
+def f0_track(audio: np.ndarray, pitch: int | None = None, hop: int = 128) -> np.ndarray:
+    """The f0 (Hz) of a prepared note at every control frame: ``ndarray[T // hop]`` float32.
+
+    pitch : when given, the note is played at this steady MIDI pitch; otherwise pYIN follows the note's f0
+        within :data:`TRACK_SEMITONES` of its estimated pitch (the narrow range keeps pYIN fast and off
+        octave errors), and unvoiced frames take the nearest voiced value.
+    """
+    import librosa
+
+    frames = len(audio) // hop
+    if pitch is not None:
+        return np.full(frames, midi_to_hz(float(check_pitch(pitch))), dtype=np.float32)
+    centre = pitch_for(audio)
+    low, high = max(PITCH_RANGE[0], centre - TRACK_SEMITONES), min(PITCH_RANGE[1], centre + TRACK_SEMITONES)
+    f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float32), fmin=librosa.midi_to_hz(low),
+                                 fmax=librosa.midi_to_hz(high), sr=SAMPLE_RATE, frame_length=1024, hop_length=hop)
+    f0 = f0[:frames]
+    good = voiced[:frames] & np.isfinite(f0)
+    if not good.any():
+        return np.full(frames, midi_to_hz(float(centre)), dtype=np.float32)
+    index = np.arange(frames)
+    return np.interp(index, index[good], f0[good]).astype(np.float32)
+
+
+@torch.no_grad()
+def loudness(model: DDSPAutoencoder, audio: np.ndarray) -> np.ndarray:
+    """A-weighted loudness (dB) of prepared notes at every control frame: ``[T // hop]`` or ``[B x T // hop]``."""
+    x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+    out = model.loudness(x.reshape(-1, x.shape[-1]).to(_device(model))).cpu().numpy()
+    return out[0] if x.dim() == 1 else out
+
+
 # -- encode / decode ------------------------------------------------------------------------------
 
 
 @torch.no_grad()
-def encode(model: NSynthAutoencoder, audio: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+def encode(model: TimbreModel, audio: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
     """Embeddings of prepared notes.
 
     audio : ndarray[T] (one note) or [B x T] -> ndarray[16 x T // hop] or [B x 16 x T // hop], float32
     """
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     single = x.dim() == 1
-    z = model.encode(mulaw_encode(x.reshape(-1, x.shape[-1])).to(_device(model)))
+    x = x.reshape(-1, x.shape[-1])
+    z = model.encode((x if is_ddsp(model) else mulaw_encode(x)).to(_device(model)))
     z = z.cpu().numpy()
     return z[0] if single else z
 
 
-def check_embedding(z: np.ndarray, model: NSynthAutoencoder) -> np.ndarray:
+def check_embedding(z: np.ndarray, model: TimbreModel) -> np.ndarray:
     """An embedding as float32 ``[B x latent x frames]``; a wrong shape or value is a clear error."""
     z = np.asarray(z)
     if z.dtype.kind not in "fiu":
@@ -233,13 +295,15 @@ def check_embedding(z: np.ndarray, model: NSynthAutoencoder) -> np.ndarray:
 
 @torch.no_grad()
 def decode(
-    model: NSynthAutoencoder,
+    model: TimbreModel,
     z: np.ndarray,
     pitch: int | Sequence[int] = DEFAULT_PITCH,
     temperature: float = TEMPERATURE,
     seed: int | None = 0,
     progress: Progress | None = None,
     backend: str = "auto",
+    f0: np.ndarray | None = None,
+    loudness: np.ndarray | None = None,
 ) -> np.ndarray:
     """Audio from embeddings (all streams generated together).
 
@@ -251,6 +315,9 @@ def decode(
     seed : sampling seed (None: random)
     progress : called with the fraction done
     backend : generation backend (see :func:`engine.nn.wavenet.generate.generate`)
+    f0, loudness : the DDSP decoder's f0 (Hz) and loudness (dB) per control frame, ``[n]`` or ``[B x n]``
+        with ``n = frames * z_hop // hop`` (default: a steady ``pitch``, :data:`DEFAULT_LOUDNESS_DB`);
+        the NSynth decoder ignores them (and the DDSP decoder ignores ``temperature`` and ``backend``)
 
     Returns
     -------
@@ -263,10 +330,36 @@ def decode(
         check_pitch(p)
     if temperature < 0:
         raise LatentLabError(f"temperature must be >= 0, got {temperature}")
+    if is_ddsp(model):
+        audio = _decode_ddsp(model, z, pitches, seed, f0, loudness)
+        if progress is not None:
+            progress(1.0)
+        return audio[0] if single else audio
     classes = model.decode(z, pitches if model.pitch_embed is not None else None, temperature=temperature,
                            seed=seed, progress=progress, backend=backend)
     audio = mulaw_decode(classes.cpu()).numpy().astype(np.float32)
     return audio[0] if single else audio
+
+
+def _decode_ddsp(model: DDSPAutoencoder, z: torch.Tensor, pitches: torch.Tensor, seed: int | None,
+                 f0: np.ndarray | None, loudness: np.ndarray | None) -> np.ndarray:
+    batch, n = z.shape[0], z.shape[-1] * model.config.z_stride
+
+    def track(values: np.ndarray | None, default: np.ndarray, name: str) -> torch.Tensor:
+        if values is None:
+            return torch.from_numpy(np.repeat(default[:, None], n, axis=1).astype(np.float32))
+        values = np.asarray(values, dtype=np.float32)
+        values = np.repeat(values[None], batch, axis=0) if values.ndim == 1 else values
+        if values.shape != (batch, n) or not np.all(np.isfinite(values)):
+            raise LatentLabError(f"the {name} track must be {n} finite values per note, got {list(values.shape)}")
+        return torch.from_numpy(np.ascontiguousarray(values))
+
+    f0_t = track(f0, midi_to_hz(pitches.numpy().astype(np.float32)), "f0")
+    loud_t = track(loudness, np.full(batch, DEFAULT_LOUDNESS_DB, dtype=np.float32), "loudness")
+    generator = torch.Generator(device=_device(model)).manual_seed(0 if seed is None else int(seed))
+    dev = _device(model)
+    audio = model.decode(z, f0_t.to(dev), loud_t.to(dev), generator=generator if seed is not None else None)
+    return np.clip(audio.cpu().numpy(), -1.0, 1.0).astype(np.float32)
 
 
 @dataclass
@@ -276,12 +369,22 @@ class Reconstruction:
     pitch: int  # the pitch the decoder was given
 
 
-def reconstruct(model: NSynthAutoencoder, audio: np.ndarray, pitch: int | None = None, temperature: float = TEMPERATURE,
+def reconstruct(model: TimbreModel, audio: np.ndarray, pitch: int | None = None, temperature: float = TEMPERATURE,
                 seed: int | None = 0, progress: Progress | None = None) -> Reconstruction:
     """Encode a prepared note and decode it again (``pitch``: default its estimate)."""
-    pitch = pitch_for(audio, pitch)
     z = encode(model, audio)
+    if is_ddsp(model):
+        f0 = f0_track(audio, pitch, model.config.hop)
+        audio_out = decode(model, z, DEFAULT_PITCH if pitch is None else pitch, seed=seed, progress=progress, f0=f0,
+                           loudness=loudness(model, audio))
+        return Reconstruction(audio_out, z, int(np.round(np.median(pitch_of(f0)))))
+    pitch = pitch_for(audio, pitch)
     return Reconstruction(decode(model, z, pitch, temperature, seed, progress), z, pitch)
+
+
+def pitch_of(f0: np.ndarray) -> np.ndarray:
+    """Hz -> fractional MIDI pitch, elementwise: ``ndarray`` in, ``ndarray`` out."""
+    return hz_to_midi(torch.from_numpy(np.asarray(f0, dtype=np.float32))).numpy()
 
 
 # -- morphs ---------------------------------------------------------------------------------------
@@ -309,19 +412,27 @@ class Morph:
     source_embeddings: np.ndarray  # [K x 16 x frames]
 
 
-def _blended(model: NSynthAutoencoder, notes: Sequence[np.ndarray], weights: np.ndarray,
+def _blended(model: TimbreModel, notes: Sequence[np.ndarray], weights: np.ndarray,
              pitches: Sequence[int | None] | None, temperature: float, seed: int | None,
              progress: Progress | None) -> Morph:
     notes = np.stack([np.asarray(n, dtype=np.float32) for n in notes])
-    pitches = [pitch_for(n, p) for n, p in zip(notes, pitches or [None] * len(notes))]
     sources = encode(model, notes)
     embeddings = blend(sources, weights)
+    if is_ddsp(model):  # blend f0 in semitones and loudness in dB, frame by frame
+        semitones = np.stack([pitch_of(f0_track(n, p, model.config.hop))
+                              for n, p in zip(notes, pitches or [None] * len(notes))])
+        f0 = midi_to_hz(blend(semitones, weights)).astype(np.float32)
+        audio = decode(model, embeddings, DEFAULT_PITCH, seed=seed, progress=progress, f0=f0,
+                       loudness=blend(loudness(model, notes), weights))
+        step_pitches = [int(np.round(np.median(s))) for s in blend(semitones, weights)]
+        return Morph(weights, embeddings, audio, blend(notes, weights), step_pitches, sources)
+    pitches = [pitch_for(n, p) for n, p in zip(notes, pitches or [None] * len(notes))]
     step_pitches = [int(np.round(p)) for p in weights @ np.asarray(pitches, dtype=np.float32)]
     audio = decode(model, embeddings, step_pitches, temperature, seed, progress)
     return Morph(weights, embeddings, audio, blend(notes, weights), step_pitches, sources)
 
 
-def morph(model: NSynthAutoencoder, a: np.ndarray, b: np.ndarray, steps: int = 5,
+def morph(model: TimbreModel, a: np.ndarray, b: np.ndarray, steps: int = 5,
           pitch_a: int | None = None, pitch_b: int | None = None, temperature: float = TEMPERATURE,
           seed: int | None = 0, progress: Progress | None = None) -> Morph:
     """Decode ``steps`` embeddings on the line from A's to B's (linear interpolation), with the plain mixes.
@@ -343,7 +454,7 @@ def grid_weights(size: int) -> np.ndarray:
     return np.stack([(1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v], axis=-1).reshape(-1, 4)
 
 
-def grid(model: NSynthAutoencoder, corners: Sequence[np.ndarray], size: int = 3,
+def grid(model: TimbreModel, corners: Sequence[np.ndarray], size: int = 3,
          pitches: Sequence[int | None] | None = None, temperature: float = TEMPERATURE, seed: int | None = 0,
          progress: Progress | None = None) -> Morph:
     """The NSynth Super grid: ``size x size`` bilinear blends of 4 corner embeddings, decoded, with mixes.
