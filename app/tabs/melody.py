@@ -1,6 +1,8 @@
-"""The "Melodies" tab: MusicVAE interpolation, a 4-corner grid, attribute sliders and sampling.
+"""The "Melodies" tab: MusicVAE interpolation, a 4-corner grid, attribute sliders and sampling; and
+"Continue / Inpaint" with the grid models (gated PixelCNN, Row LSTM, Diagonal BiLSTM, AR(p)).
 
-Widgets only: every melody operation is a call into :mod:`engine.ops.melody` (the same functions the CLI uses).
+Widgets only: every melody operation is a call into :mod:`engine.ops.melody` or :mod:`engine.ops.continuation`
+(the same functions the CLI uses).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from engine.core.errors import LatentLabError
 from engine.core.midi import melodies_to_midi, melody_from_midi, melody_to_midi, midi_to_bytes
 from engine.core.plots import piano_roll, subplots_grid
 from engine.core.render import render_midi
+from engine.ops import continuation
 from engine.ops import melody as ops
 
 from ..common import AppContext, model_call, user_errors
@@ -74,8 +77,71 @@ def _grid_figure(rows: list[list[np.ndarray]]):
     return fig
 
 
+def _continue_inpaint(ctx: AppContext, names: list[str], grid_models: list[str]) -> None:
+    """The "Continue / Inpaint" tab: a grid model samples new bars, or masked bars, one step at a time."""
+    if not grid_models:
+        from ..common import missing_model_notice
+
+        missing_model_notice("Continue / Inpaint", "latentlab data melodies && latentlab train melody --config pixelcnn_16bar")
+        return
+    gr.Markdown(
+        "Continue a melody by a few bars, or fill masked bars, with an autoregressive model that writes one 16th step "
+        "at a time, each given every step before it (melody and result fit in 16 bars). Inpainting can draw several "
+        "fills and keep one in proportion to how well it leads into the bars after the gap."
+    )
+    default = continuation.DEFAULT_MODEL if continuation.DEFAULT_MODEL in grid_models else grid_models[0]
+    with gr.Row():
+        with gr.Column():
+            upload = gr.File(label="Melody (.mid)", file_types=[".mid", ".midi"], type="filepath")
+            example = gr.Dropdown(names, value=names[0] if names else None, label="…or an example")
+        with gr.Column():
+            grid_model = gr.Dropdown(grid_models, value=default, label="Model")
+            temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (0 = most likely step)")
+            seed = gr.Number(value=0, precision=0, label="Seed")
+    with gr.Row():
+        bars = gr.Slider(1, 12, value=4, step=1, label="Bars to continue")
+        continue_go = gr.Button("Continue", variant="primary")
+    with gr.Row():
+        mask = gr.Textbox(value="2", label="Bars to inpaint (1-based, e.g. 2 or 2-3)")
+        rescore = gr.Slider(1, 16, value=8, step=1, label="Fills scored against the bars after (1 = no rescoring)")
+        inpaint_go = gr.Button("Inpaint", variant="primary")
+    roll = gr.Plot(label="Input and result")
+    with gr.Row():
+        audio = gr.Audio(label="Result", type="numpy", interactive=False)
+        midi = gr.File(label="MIDI download")
+
+    def _outputs(source: np.ndarray, result: np.ndarray, title: str, stem: str, progress):
+        progress(0.7, desc="rendering audio")
+        figure = piano_roll([melody_to_midi(source), melody_to_midi(result)], titles=["input", title])
+        return figure, _audio([result]), _midi_file([result], stem)
+
+    @user_errors
+    def run_continue(up, ex, name, n, temp, s, progress=gr.Progress()):
+        source = _load_melody(up, ex)
+        progress(0.1, desc="sampling")
+        gm = continuation.load_model(name, ctx.device)
+        result = continuation.continue_melody(gm, source, int(n), float(temp), seed=int(s))
+        return _outputs(source, result, f"continued by {int(n)} bars ({gm.name})", "continued", progress)
+
+    @user_errors
+    def run_inpaint(up, ex, name, bars_text, candidates, temp, s, progress=gr.Progress()):
+        source = _load_melody(up, ex)
+        masked = continuation.parse_bars(bars_text)
+        progress(0.1, desc="sampling")
+        gm = continuation.load_model(name, ctx.device)
+        result = continuation.inpaint(gm, source, masked, float(temp), seed=int(s), candidates=int(candidates))
+        return _outputs(source, result, f"bars {bars_text} inpainted ({gm.name})", "inpainted", progress)
+
+    continue_go.click(run_continue, [upload, example, grid_model, bars, temperature, seed], [roll, audio, midi],
+                      api_name="continue_melody", **model_call())
+    inpaint_go.click(run_inpaint, [upload, example, grid_model, mask, rescore, temperature, seed], [roll, audio, midi],
+                     api_name="inpaint_melody", **model_call())
+
+
 def build(ctx: AppContext) -> None:
-    models = [m.name for m in list_checkpoints(kind="melody")]
+    checkpoints = list_checkpoints(kind="melody")
+    models = [m.name for m in checkpoints if m.arch == "musicvae"]
+    grid_models = [m.name for m in checkpoints if continuation.is_grid_model(m.arch)]
     if not models:
         from ..common import missing_model_notice
 
@@ -200,3 +266,6 @@ def build(ctx: AppContext) -> None:
 
         sample_go.click(run_sample, [model, count, sample_temperature, seed], [sample_roll, sample_audio, sample_midi],
                         api_name="sample_melodies", **model_call())
+
+    with gr.Tab("Continue / Inpaint"):
+        _continue_inpaint(ctx, names, grid_models)

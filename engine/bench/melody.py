@@ -1,12 +1,18 @@
-"""``latentlab bench melody``: MusicVAE latency, and accuracy on a validation split.
+"""``latentlab bench melody``: MusicVAE latency, and accuracy on a validation split; with ``--likelihood``,
+the likelihood table of the melody models.
 
 Times (median of ``repeats`` after a warm-up) encoding one window, argmax-decoding one window, and an
 11-step interpolation between two one-window melodies -- everything the app does for one click. With a
 window file, also the teacher-forced and argmax reconstruction accuracy and the KL on its validation split.
+
+The likelihood table (:func:`likelihood_table`) measures, in one run, the validation bits per step of AR(p),
+the gated PixelCNN, the Row LSTM and the Diagonal BiLSTM and MusicVAE's negative ELBO on the same windows,
+with each model's parameters and sampling speed.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -88,4 +94,108 @@ def format_report(report: dict[str, Any]) -> str:
             f"  validation ({v['windows']} windows): teacher-forced accuracy {v['teacher_forced_accuracy']:.4f}, "
             f"argmax accuracy {v['argmax_accuracy']:.4f} (onsets {v['argmax_onset_accuracy']:.4f}), KL {v['kl_bits']:.1f} bits"
         )
+    return "\n".join(lines)
+
+
+# -- the likelihood table (``--likelihood``) -----------------------------------------------------------
+
+GRID_MODELS = ("ar_16bar", "pixelcnn_16bar", "row_lstm_16bar", "diagonal_bilstm_16bar")  # rows of the table, in order
+CONTINUE_BARS = 8  # bars sampled for the speed column, after a 4-bar prompt
+PROMPT_BARS = 4
+
+
+@torch.no_grad()
+def elbo_bits(model: torch.nn.Module, windows: np.ndarray, batch_size: int = 64, seed: int = 0) -> float:
+    """MusicVAE's negative ELBO in bits per step: E_q[-log p(x|z)] (one z ~ q per window) + KL(q || N(0, I))."""
+    import torch.nn.functional as F
+
+    from ..models.musicvae import kl_divergence
+
+    model.eval()
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    total = 0.0
+    for i in range(0, len(windows), batch_size):
+        x = torch.as_tensor(windows[i : i + batch_size].astype(np.int64), device=device)
+        out = model(x, sample_z=True)
+        total += float(F.cross_entropy(out["logits"].float().reshape(-1, out["logits"].shape[-1]), x.reshape(-1), reduction="sum"))
+        total += float(kl_divergence(out["mu"].float(), out["sigma"].float()).sum())
+    return total / windows.size / math.log(2.0)
+
+
+def likelihood_table(data: str | Path = "data/melodies/mel_16bar.npz", data_2bar: str | Path | None = "data/melodies/mel_2bar.npz",
+                     models: tuple[str, ...] = GRID_MODELS, device: str | None = None, repeats: int = 3,
+                     musicvae: bool = True) -> dict[str, Any]:
+    """Validation bits per step of the grid models and MusicVAE's ELBO, parameters and sampling speed, in one run.
+
+    Parameters
+    ----------
+    data : the 16-bar window file whose validation split every grid model and ``mel_16bar`` are measured on
+    data_2bar : also measure on the 2-bar validation windows (grids of 2 rows; ``mel_2bar``'s ELBO); None skips it
+    models : grid-model checkpoints (names or directories)
+    repeats : timed continuations per model (median)
+    musicvae : add the rows of ``mel_16bar`` (on ``data``) and ``mel_2bar`` (on ``data_2bar``)
+
+    Returns {"rows": [{model, arch, parameters, bits_16bar, bits_2bar, continue_8_bars_s, steps_per_s}], ...}
+    """
+    from ..core.device import describe_device, resolve_device
+    from ..core.errors import LatentLabError
+    from ..data.melody import load_windows
+    from ..ops import continuation
+    from ..ops.melody import load_model as load_vae
+    from ..train.pixel import continuation_seconds, evaluate_bits
+
+    dev = resolve_device(device)
+    val = load_windows(data)["val"]
+    val_2bar = load_windows(data_2bar)["val"] if data_2bar is not None else None
+    prompt = val[0][: PROMPT_BARS * 16].astype(np.int64)
+    rows = []
+    for name in models:
+        gm = continuation.load_model(name, dev)
+        seconds = continuation_seconds(gm.model, prompt, CONTINUE_BARS, repeats)
+        rows.append({
+            "model": gm.name,
+            "arch": gm.arch,
+            "parameters": sum(t.numel() for t in gm.checkpoint.tensors.values()),
+            "bits_16bar": evaluate_bits(gm.model, val, device=dev)["bits_per_step"],
+            "bits_2bar": evaluate_bits(gm.model, val_2bar, device=dev)["bits_per_step"] if val_2bar is not None else None,
+            "continue_8_bars_s": seconds,
+            "steps_per_s": CONTINUE_BARS * 16 / seconds,
+        })
+    for name, windows, column in (("mel_16bar", val, "bits_16bar"), ("mel_2bar", val_2bar, "bits_2bar")):
+        if windows is None or not musicvae:
+            continue
+        mm = load_vae(name, dev)
+        if mm.steps != windows.shape[1]:
+            raise LatentLabError(f"{name} takes {mm.steps}-step windows, the validation split holds {windows.shape[1]}")
+        z = torch.randn(1, mm.model.cfg.z_dim, device=mm.device)
+        seconds = _median_ms(lambda: mm.model.decode(z, temperature=1.0), repeats) / 1000
+        row = {"model": name, "arch": "musicvae (negative ELBO)", "parameters": sum(p.numel() for p in mm.model.parameters()),
+               "bits_16bar": None, "bits_2bar": None, "continue_8_bars_s": None, "steps_per_s": mm.steps / seconds}
+        row[column] = elbo_bits(mm.model, windows)
+        rows.append(row)
+    return {"device": describe_device(dev), "threads": torch.get_num_threads(), "data": str(data),
+            "val_windows": len(val), "val_windows_2bar": None if val_2bar is None else len(val_2bar), "rows": rows}
+
+
+def format_likelihood(table: dict[str, Any]) -> str:
+    """The table as Markdown."""
+    def cell(v, fmt):
+        return "—" if v is None else format(v, fmt)
+
+    lines = [
+        f"Validation negative log-likelihood, bits per 16th step ({table['val_windows']} 16-bar windows"
+        + (f"; {table['val_windows_2bar']} 2-bar windows" if table["val_windows_2bar"] else "")
+        + f"), on {table['device']}, {table['threads']} thread(s):",
+        "",
+        "| model | arch | parameters | bits/step, 16-bar val | bits/step, 2-bar val | 8 bars continued | sampling steps/s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in table["rows"]:
+        lines.append(f"| `{r['model']}` | {r['arch']} | {r['parameters'] / 1e6:.2f} M | {cell(r['bits_16bar'], '.3f')} | "
+                     f"{cell(r['bits_2bar'], '.3f')} | {cell(r['continue_8_bars_s'], '.2f')}{'' if r['continue_8_bars_s'] is None else ' s'} | "
+                     f"{r['steps_per_s']:,.0f} |")
+    lines.append("")
+    lines.append("MusicVAE rows: the negative ELBO (an upper bound on its negative log-likelihood), one z ~ q per window; "
+                 "its steps/s decode a whole window from z. Grid models: one step at a time, each given all before it.")
     return "\n".join(lines)

@@ -11,15 +11,25 @@ from pathlib import Path
 
 from .common import add_device_arg, add_group, add_train_args
 
-HELP = "MusicVAE melodies: reconstruct, interpolate, sample, attribute arithmetic"
+HELP = "melodies: MusicVAE (reconstruct, interpolate, sample, attributes); PixelCNN / PixelRNN / AR(p) (continue, inpaint)"
 ATTRIBUTES = ("c_diatonic", "note_density", "avg_interval", "syncopation_16th", "syncopation_8th")  # = engine.ops.melody
 MODELS_HELP = "mel_2bar, mel_16bar or a checkpoint directory (default mel_2bar)"
+GRID_MODELS_HELP = ("pixelcnn_16bar (default), row_lstm_16bar, diagonal_bilstm_16bar, ar_16bar or a checkpoint "
+                    "directory: the models of `latentlab bench melody --likelihood`")
+GRID_RECIPES = ("pixelcnn_16bar", "row_lstm_16bar", "diagonal_bilstm_16bar", "ar_16bar")  # = engine.train.pixel.RECIPES
 
 
 def _model_args(p: argparse.ArgumentParser, temperature: float = 0.0) -> None:
     p.add_argument("--model", default="mel_2bar", help=MODELS_HELP)
     p.add_argument("--temperature", type=float, default=temperature, help=f"0 = argmax decoding (default {temperature})")
     p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+    add_device_arg(p)
+
+
+def _grid_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="pixelcnn_16bar", help=GRID_MODELS_HELP)
+    p.add_argument("--temperature", type=float, default=1.0, help="0 = the most likely event at each step (default 1)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (the same seed, the same result)")
     add_device_arg(p)
 
 
@@ -79,6 +89,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN.mid")
     p.set_defaults(func=attributes)
 
+    p = sub.add_parser("continue", help="continue a melody by N bars (PixelCNN, PixelRNN or AR(p))", description=(
+        "Sample N more bars one 16th step at a time, each given everything before it; OUT.mid holds the input "
+        "followed by the continuation. Input and continuation together fit in the model's 16 bars."))
+    p.add_argument("input", metavar="IN.mid")
+    p.add_argument("--bars", type=int, required=True, help="bars to add")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    _grid_model_args(p)
+    p.set_defaults(func=continue_melody)
+
+    p = sub.add_parser("inpaint", help="resample masked bars of a melody (PixelCNN, PixelRNN or AR(p))", description=(
+        "Sample the steps of the masked bars given everything before them; with --rescore K, draw K fills and "
+        "pick one in proportion to how likely each makes the bars after the gap."))
+    p.add_argument("input", metavar="IN.mid")
+    p.add_argument("--mask", required=True, metavar="BARS", help="1-based bars to fill, e.g. 3,5-6")
+    p.add_argument("--rescore", type=int, default=1, metavar="K", help="candidate fills scored against the bars "
+                   "after the gap (default 1: no rescoring)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    _grid_model_args(p)
+    p.set_defaults(func=inpaint)
+
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["data"].add_parser("melodies", help="melody windows from the music21 corpus and/or MIDI folders", description=(
@@ -96,10 +126,11 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
                    "(public-domain tunes from the corpus) to DIR, e.g. assets/melodies")
     p.set_defaults(func=data_melodies)
 
-    p = groups["train"].add_parser("melody", help="train a MusicVAE (mel_2bar or mel_16bar)", description=(
-        "Train a MusicVAE recipe through the shared loop (resumes from --run-dir), then evaluate it on the "
-        "validation split and write a checkpoint with attribute vectors and a model card to --out."))
-    p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar"))
+    p = groups["train"].add_parser("melody", help="train a melody model (MusicVAE, PixelCNN, PixelRNN, AR(p))", description=(
+        "Train a MusicVAE recipe (mel_2bar, mel_16bar) or a grid model (pixelcnn_16bar, row_lstm_16bar, "
+        "diagonal_bilstm_16bar; ar_16bar is fitted by least squares) through the shared loop (resumes from "
+        "--run-dir), then evaluate it on the validation split and write a checkpoint with a model card to --out."))
+    p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar", *GRID_RECIPES))
     add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", lr=False, export=False)
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
     p.set_defaults(func=train)
@@ -111,6 +142,12 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--data", default=None, help="window file whose validation split to evaluate")
     p.add_argument("--repeats", type=int, default=20, help="timed repetitions (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--likelihood", action="store_true", help="instead: the likelihood table -- validation bits per "
+                   "step of AR(p), PixelCNN, Row LSTM, Diagonal BiLSTM and MusicVAE's ELBO, parameters, sampling speed")
+    p.add_argument("--data-2bar", default="data/melodies/mel_2bar.npz", help="with --likelihood: also measure on these "
+                   "2-bar validation windows ('none' skips them; --data gives the 16-bar file, default "
+                   "data/melodies/mel_16bar.npz)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     add_device_arg(p)
     p.set_defaults(func=bench)
 
@@ -222,18 +259,56 @@ def data_melodies(args: argparse.Namespace) -> int:
     return 0
 
 
-def train(args: argparse.Namespace) -> int:
-    from ..train.melody import train_melody
+def continue_melody(args: argparse.Namespace) -> int:
+    from ..core.midi import melody_from_midi
+    from ..ops import continuation
 
-    figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
+    gm = continuation.load_model(args.model, args.device)
+    source = melody_from_midi(args.input)
+    out = continuation.continue_melody(gm, source, args.bars, args.temperature, args.seed)
+    _write(out, Path(args.output))
+    print(f"{args.output}: {len(source) // 16} bars + {args.bars} continued by {gm.name}")
+    return 0
+
+
+def inpaint(args: argparse.Namespace) -> int:
+    from ..core.midi import melody_from_midi
+    from ..ops import continuation
+
+    gm = continuation.load_model(args.model, args.device)
+    bars = continuation.parse_bars(args.mask)
+    out = continuation.inpaint(gm, melody_from_midi(args.input), bars, args.temperature, args.seed, args.rescore)
+    _write(out, Path(args.output))
+    print(f"{args.output}: bars {args.mask} filled by {gm.name}")
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    if args.config in GRID_RECIPES:
+        from ..train.pixel import train_grid_model
+
+        figures = train_grid_model(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
+    else:
+        from ..train.melody import train_melody
+
+        figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
     if figures:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0
 
 
 def bench(args: argparse.Namespace) -> int:
-    from ..bench.melody import bench_melody, format_report
+    import torch
 
+    from ..bench.melody import bench_melody, format_likelihood, format_report, likelihood_table
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.likelihood:
+        data_2bar = None if args.data_2bar == "none" else args.data_2bar
+        table = likelihood_table(args.data or "data/melodies/mel_16bar.npz", data_2bar, device=args.device)
+        print(json.dumps(table, indent=1) if args.json else format_likelihood(table))
+        return 0
     report = bench_melody(args.model, args.data, args.device, args.repeats)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
     return 0
