@@ -2,11 +2,14 @@
 # Install the system packages Latent Lab uses, where this user can (root or password-less sudo):
 #   fluidsynth + fluid-soundfont-gm  render MIDI and make training audio (FluidR3_GM)
 #   ffmpeg                           read mp3 / m4a uploads
+#   espeak-ng, flite, festival       text-to-speech voices for the speech part of the vocoder corpus
+#     + festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts   (`latentlab data audio`)
 #   chromium                         the browser tests (only with --test)
 # Without them the app still runs: playback falls back to a built-in synth, and the commands that
 # need them say what to install.
 set -u
-packages=(fluidsynth fluid-soundfont-gm ffmpeg)
+packages=(fluidsynth fluid-soundfont-gm ffmpeg espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
+          festvox-us-slt-hts)
 [ "${1:-}" = "--test" ] && packages+=(chromium)
 
 missing=()
@@ -28,6 +31,12 @@ fi
 echo "installing system packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null || true
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-  || echo "note: apt-get could not install ${missing[*]}; the features that need them will say so" >&2
+if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  # one package this release lacks (a festival voice, say) must not keep the others out: one at a time
+  failed=()
+  for p in "${missing[@]}"; do
+    $sudo apt-get install -y -qq --no-install-recommends "$p" >/dev/null 2>&1 || failed+=("$p")
+  done
+  [ ${#failed[@]} -gt 0 ] && echo "note: apt-get could not install ${failed[*]}; the features that need them will say so" >&2
+fi
 exit 0

@@ -3,16 +3,13 @@
 import pytest
 from gradio_client import Client
 
-from app.main import launch
-from engine.bench.serve import free_port
+from helpers.app import launched_app
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = free_port()
-    demo = launch(port=port, device="cpu", block=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    with launched_app() as url:
+        yield url
 
 
 def test_listens_on_loopback_and_answers(server):

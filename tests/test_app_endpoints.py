@@ -20,14 +20,14 @@ from app.tabs.about import HEADERS
 from app.tabs.melody import ATTRIBUTE_LABELS, EXAMPLES_DIR
 from app.tabs.melody import SAMPLE_RATE as MELODY_RATE
 from app.tabs.vocode import LABELS
-from helpers.app import SHIPPED, TRANSLATE_DOMAINS, launched_app
 from engine.core.checkpoint import checkpoint_root, read_config
 from engine.core.midi import melody_from_midi
 from engine.ops import timbre
 from engine.ops.melody import measure_attributes
 from engine.ops.translate import SAMPLE_RATE as TRANSLATE_RATE
 from engine.ops.vocode import MEL, analyze
-from helpers.vocode import harmonic_note
+from helpers.app import SHIPPED, TRANSLATE_DOMAINS, install_checkpoints, launched_app
+from helpers.audio import harmonic_note
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
 WINDOW = read_config(checkpoint_root() / "mel_2bar")["config"]["steps"]  # steps per mel_2bar window
@@ -37,7 +37,7 @@ SILENCE = 1e-3  # a peak below this counts as silent
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
-    with launched_app(tmp_path_factory.mktemp("app") / "checkpoints") as address:
+    with launched_app(install_checkpoints(tmp_path_factory.mktemp("app") / "checkpoints")) as address:
         yield address
 
 

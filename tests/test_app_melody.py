@@ -9,9 +9,8 @@ import pytest
 import torch
 from gradio_client import Client, handle_file
 
-from engine.bench.serve import free_port
-from engine.core.checkpoint import clear_cache
 from engine.models.musicvae import MusicVAE, MusicVAEConfig
+from helpers.app import launched_app
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "assets" / "melodies").glob("*.mid"))
 
@@ -25,17 +24,8 @@ def client(tmp_path_factory):
     model = MusicVAE(MusicVAEConfig(embed_dim=8, encoder_hidden=16, decoder_hidden=16, z_dim=6))
     windows = np.random.default_rng(0).integers(0, 90, (16, 32)).astype(np.uint8)
     export_checkpoint(model, "mel_2bar", RECIPES["mel_2bar"], {"train": windows, "val": windows[:4]}, root / "mel_2bar", "test", {})
-    mp = pytest.MonkeyPatch()
-    mp.setenv("LATENTLAB_CHECKPOINTS", str(root))
-    from app.main import launch
-
-    clear_cache()
-    port = free_port()
-    demo = launch(port=port, device="cpu", block=False)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
-    mp.undo()
-    clear_cache()
+    with launched_app(root) as url:
+        yield Client(url, verbose=False)
 
 
 def test_bundled_examples_exist():

@@ -9,22 +9,18 @@ import soundfile as sf
 import torch
 from gradio_client import Client, handle_file
 
-from app.main import launch
-from engine.bench.serve import free_port
 from engine.models.translator import Translator, sized_config
 from engine.train.translate import export
+from helpers.app import launched_app
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch):
+def client(tmp_path):
     root = tmp_path / "checkpoints"
     torch.manual_seed(0)
     export(Translator(sized_config("tiny", ("sine", "saw", "odd"))), root / "translate", {"step": 0})
-    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
-    port = free_port()
-    demo = launch(port=port, device="cpu", block=False)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with launched_app(root) as url:
+        yield Client(url, verbose=False)
 
 
 def test_translate_tab_plays_the_chosen_instruments(client, tmp_path):

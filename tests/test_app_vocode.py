@@ -1,29 +1,18 @@
 """The Vocode tab answers through gradio_client: audio in, every ticked vocoder out with its figures."""
 
-import socket
-
-import gradio as gr
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from gradio_client import Client, handle_file
 
-from app.common import AppContext
-from app.tabs import vocode as tab
-from helpers.vocode import harmonic_note
+from helpers.app import launched_app
+from helpers.audio import harmonic_note
 
 
 @pytest.fixture(scope="module")
 def client():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with gr.Blocks() as demo:
-        tab.build(AppContext(device=torch.device("cpu")))
-    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+    with launched_app() as url:
+        yield Client(url, verbose=False)
 
 
 def test_vocode_audio_with_griffinlim(client, tmp_path):

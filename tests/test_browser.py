@@ -17,10 +17,10 @@ import soundfile as sf
 
 from app.tabs.melody import EXAMPLES_DIR
 from app.tabs.vocode import LABELS
-from helpers.app import launched_app
 from engine.core.cards import figure_sections
 from engine.core.checkpoint import CARD_FILE, checkpoint_root
-from helpers.vocode import harmonic_note
+from helpers.app import install_checkpoints, launched_app
+from helpers.audio import harmonic_note
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,7 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
 
 @pytest.fixture(scope="module")
 def page_url(tmp_path_factory):
-    with launched_app(tmp_path_factory.mktemp("browser") / "checkpoints") as url:
+    with launched_app(install_checkpoints(tmp_path_factory.mktemp("browser") / "checkpoints")) as url:
         yield url
 
 

@@ -24,6 +24,7 @@ from engine.models.musicvae import (
     teacher_forcing_probability,
     vae_loss,
 )
+from helpers.train import read_log
 
 TINY = dict(embed_dim=8, encoder_hidden=16, decoder_hidden=16, conductor_hidden=12, z_dim=6, decoder_layers=2)
 
@@ -144,7 +145,7 @@ def test_tiny_training_run_lowers_the_loss(tmp_path):
     cfg = TrainConfig(steps=40, batch_size=16, lr=1e-2, log_every=10, val_every=40, save_every=40, val_batches=1)
     trainer = Trainer(MusicVAETask(model), WindowDataset(data), WindowDataset(data[:16]), cfg, tmp_path / "run", progress=False)
     trainer.fit()
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run")
     losses = [r["r_loss"] for r in log if "r_loss" in r]
     assert losses[-1] < 0.7 * losses[0], losses
     assert "val_argmax_accuracy" in log[-1]

@@ -10,6 +10,7 @@ import torch
 from engine.core.checkpoint import load_checkpoint
 from engine.core.errors import LatentLabError
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
+from helpers.train import read_log
 
 TINY = dict(hop=64, encoder_channels=8, encoder_layers=2, decoder_layers=4, decoder_cycle=4, residual_channels=8,
             gate_channels=8, skip_channels=16, pitch_channels=4)
@@ -86,7 +87,7 @@ def test_tiny_training_lowers_the_loss_and_writes_a_checkpoint(tmp_path, monkeyp
     _sine_notes(tmp_path / "data")
     out = recipe.train_timbre(tmp_path / "data", out=tmp_path / "ckpt", run_dir=tmp_path / "run", steps=40,
                               batch_size=8, lr=3e-2, window=256, config=json.dumps(TINY), progress=False)
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run")
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < losses[0] - 0.5, losses
     assert [r["val_loss"] for r in log if "val_loss" in r][-1] < np.log(256) - 0.5

@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 import sys
@@ -6,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.train import make_trainer
+from helpers.train import make_trainer, read_log
 
 
 def _weights(trainer):
@@ -16,7 +15,7 @@ def _weights(trainer):
 def test_loss_goes_down_and_is_logged(tmp_path):
     trainer = make_trainer(tmp_path / "run", steps=40)
     metrics = trainer.fit()
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run")
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < 0.5 * losses[0], losses
     assert "val_loss" in metrics and any("val_loss" in r for r in log)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,6 +13,7 @@ from engine.models.translator import Translator, TranslatorConfig, confusion_los
 from engine.train.loop import TrainConfig, Trainer
 from engine.train.translate import TranslateTask, train_translate
 
+from helpers.train import read_log
 from helpers.translate import make_clips
 
 
@@ -90,7 +89,7 @@ def test_add_domain_trains_only_the_new_decoder(tmp_path):
     new = {k: v for k, v in grown.tensors.items() if k.startswith("decoders.odd.")}
     copied_from = {k.replace("decoders.odd.", "decoders.sine."): v for k, v in new.items()}
     assert any(not torch.equal(v, before[k]) for k, v in copied_from.items())  # the new decoder has trained
-    log = [json.loads(line) for line in (tmp_path / "run2" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run2")
     losses = [r["loss"] for r in log if "loss" in r]
     assert losses[-1] < losses[0], losses
 

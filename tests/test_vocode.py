@@ -9,9 +9,10 @@ import torch
 from engine.core.errors import LatentLabError
 from engine.core.metrics import mel_distance, mr_stft_distance, real_time_factor
 from engine.ops.vocode import MAX_FRAMES, VOCODERS, analyze, load_mel, synthesize, vocode
-from helpers.vocode import harmonic_note, make_corpus
+from helpers.audio import harmonic_note
+from helpers.vocode import make_corpus
 
-NAMES = {"griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan"}
+NAMES = {"griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan", "vocos"}
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import soundfile as sf
 
 from engine.cli.main import main
 from engine.ops.vocode import analyze
-from helpers.vocode import harmonic_note, make_corpus
+from helpers.audio import harmonic_note
+from helpers.vocode import make_corpus
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def test_list_names_every_vocoder(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path))
     assert main(["vocode", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan"):
+    for name in ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan", "vocos"):
         assert name in out
     assert "ready" in out.splitlines()[0] and "not trained (latentlab train vocoder melgan)" in out
 
@@ -78,7 +79,7 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
     assert main(["bench", "vocoders", "--data", str(corpus), "--clips", "1", "--seconds", "0.5", "--threads", "1",
                  "--vocoders", "griffinlim", "melgan", "hifigan"]) == 0
     table = capsys.readouterr().out
-    assert "| melgan |" in table and "| hifigan | not trained |" in table and "Fastest neural vocoder" in table
+    assert "| melgan |" in table and "| hifigan | not trained |" in table and "Fastest neural vocoder" in table and "Better than Griffin-Lim on every one of" in table
     for _ in range(2):  # the card's bench section is replaced, not appended twice
         assert main(["bench", "vocoders", "--data", str(corpus), "--clips", "1", "--seconds", "0.5",
                      "--threads", "1", "--vocoders", "griffinlim", "melgan", "--card"]) == 0

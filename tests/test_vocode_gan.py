@@ -1,7 +1,6 @@
 """MelGAN and HiFi-GAN: shapes, checkpoints, the shared discriminators and losses, tiny training runs."""
 
 import dataclasses
-import json
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ from engine.nn.discriminators import MultiPeriodDiscriminator, MultiScaleDiscrim
 from engine.nn.losses import feature_matching, hinge_d_loss, lsgan_d_loss
 from engine.train import TrainConfig, Trainer
 from engine.train.vocode_gan import GANWeights, HiFiGANTask, MelGANTask
+from helpers.train import read_log
 from helpers.vocode import make_corpus
 
 TINY = {"melgan": MelGANConfig(channels=4), "hifigan": HiFiGANConfig(channels=16),
@@ -51,7 +51,7 @@ def test_checkpoint_round_trip_folds_weight_norm(tmp_path, name):
 
 def test_pqmf_reconstructs_audio():
     from engine.nn.pqmf import PQMF
-    from helpers.vocode import harmonic_note
+    from helpers.audio import harmonic_note
 
     pqmf = PQMF(4)
     x = torch.from_numpy(harmonic_note(440.0, 0.5, 1.0))[None, None, :11024]
@@ -92,7 +92,7 @@ def test_tiny_training_lowers_the_reconstruction_loss(tmp_path, name):
     cfg = TrainConfig(steps=24, batch_size=2, lr=3e-3, betas=(0.8, 0.99), log_every=6, val_every=24,
                       save_every=24, amp=False)
     Trainer(task, data, None, cfg, tmp_path / "run", progress=False).fit()
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run")
     assert log[-1]["stft"] < 0.8 * log[0]["stft"], [r["stft"] for r in log]
 
 
@@ -107,7 +107,7 @@ def test_adversarial_steps_train_the_discriminator(tmp_path, name):
     cfg = TrainConfig(steps=2, batch_size=2, log_every=1, val_every=100, save_every=100, amp=False)
     Trainer(task, data, VocoderSegments(corpus, "val", segment=2048, jitter=False), cfg, tmp_path / "run",
             progress=False).fit()
-    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    log = read_log(tmp_path / "run")
     assert all("d_loss" in r and "fm" in r for r in log if "loss" in r)
     assert any(not torch.equal(a, b) for a, b in zip(d_before, task.model.discriminator.parameters()))
     assert "val_loss" in log[-1] and "val_mel_l1" in log[-1]

@@ -3,6 +3,8 @@ to the input and its speed. The work is :func:`engine.ops.vocode.compare`; this 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 
@@ -13,13 +15,22 @@ from ..common import AppContext, model_call, user_errors
 
 LABELS = {
     "griffinlim": "Griffin-Lim", "wavenet": "WaveNet", "waveglow": "WaveGlow", "flowavenet": "FloWaveNet",
-    "melgan": "MelGAN", "parallel_wavenet": "Parallel WaveNet", "hifigan": "HiFi-GAN",
+    "melgan": "MelGAN", "parallel_wavenet": "Parallel WaveNet", "hifigan": "HiFi-GAN", "vocos": "Vocos",
 }
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "vocode"  # a speech clip, a music clip, a mel
 HEADERS = ["vocoder", "× real time", "MR-STFT distance ↓", "mel L1 ↓"]
 
 
 def _choices() -> list[tuple[str, str]]:
     return [(LABELS[n] + ("" if is_available(n) else " (not trained)"), n) for n in VOCODERS]
+
+
+def _examples() -> list[list[str | None]]:
+    """[audio, mel] rows: each audio example, then each mel .npy (with no audio, so the mel is used)."""
+    if not EXAMPLES.is_dir():
+        return []
+    audio = sorted(EXAMPLES.glob("*.wav"), key=lambda p: (not p.name.startswith("speech"), p.name))
+    return [[str(p), None] for p in audio] + [[None, str(p)] for p in sorted(EXAMPLES.glob("*.npy"))]
 
 
 def build(ctx: AppContext) -> None:
@@ -32,6 +43,9 @@ def build(ctx: AppContext) -> None:
         with gr.Column():
             audio_in = gr.Audio(label="Audio (up to 60 s)", type="filepath", sources=["upload", "microphone"])
             mel_in = gr.File(label="…or a mel .npy [80, frames]", file_types=[".npy"], type="filepath")
+            examples = _examples()
+            if examples:
+                gr.Examples(examples, inputs=[audio_in, mel_in], label="Examples (speech, music, a speech mel)")
         with gr.Column():
             ready = [n for n in VOCODERS if is_available(n)]
             chosen = gr.CheckboxGroup(_choices(), value=ready, label="Vocoders")

@@ -2,8 +2,11 @@
 
 Per vocoder: parameters; real-time factor on the CPU (``threads`` torch threads) and on the GPU when one
 is in use; seconds of audio made per CPU-second of the process (a figure that holds on a busy, shared
-machine, where the wall-clock one does not); multi-resolution STFT distance and mel L1 between the
-vocoded validation clips and the originals (lower is better). Vocoders without a checkpoint are listed as "not trained".
+machine, where the wall-clock one does not); PESQ (wide band) and STOI of the vocoded validation speech
+(higher is better); multi-resolution STFT distance and mel L1 between the vocoded validation music and
+the originals (lower is better). Speech and music are the corpus's text-to-speech clips and the rest
+(:func:`engine.data.vocode.validation_clips`); the speed covers both. Vocoders without a checkpoint are
+listed as "not trained".
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import torch
 
 from ..core.cards import update_card
 from ..core.checkpoint import CARD_FILE
-from ..core.metrics import mel_distance, mr_stft_distance, torch_threads
+from ..core.metrics import mel_distance, mr_stft_distance, speech_quality, torch_threads
 from ..data.vocode import validation_clips
 from ..ops.vocode import VOCODERS, analyze, checkpoint_dir, is_available, load_vocoder, synthesize
 
@@ -43,17 +46,27 @@ def bench_vocode(
     clips: int = 8,
     seconds: float = 4.0,
     threads: int = 2,
+    speech_clips: int = 8,
 ) -> list[dict[str, Any]]:
     """One row per vocoder: name, status, params, rtf_cpu (wall clock, ``threads`` threads), rtf_cpu_time (audio
-    seconds per CPU-second, all threads together), rtf_gpu, mr_stft, mel_l1 (None where not run)."""
+    seconds per CPU-second, all threads together), rtf_gpu, pesq and stoi (means over ``speech_clips``
+    validation speech excerpts), mr_stft and mel_l1 (means over ``clips`` validation music excerpts); None
+    where not run or where the corpus has no such clips."""
     device = torch.device(device)
-    excerpts = validation_clips(data_dir, seconds=seconds, count=clips)
-    references = [audio for _, audio in excerpts]
+    music = [audio for _, audio in validation_clips(data_dir, seconds=seconds, count=clips, kind="music")] if clips else []
+    speech = ([audio for _, audio in validation_clips(data_dir, seconds=seconds, count=speech_clips, kind="speech")]
+              if speech_clips else [])
+    references = music + speech
+    if not references:
+        from ..core.errors import LatentLabError
+
+        raise LatentLabError(f"{data_dir} has no validation clips to score (rebuild it with `latentlab data audio`)")
     mels = [analyze(audio) for audio in references]
     rows = []
     for name in names or list(VOCODERS):
         row: dict[str, Any] = {"vocoder": name, "status": "ok", "params": None, "rtf_cpu": None,
-                               "rtf_cpu_time": None, "rtf_gpu": None, "mr_stft": None, "mel_l1": None}
+                               "rtf_cpu_time": None, "rtf_gpu": None, "pesq": None, "stoi": None,
+                               "mr_stft": None, "mel_l1": None}
         rows.append(row)
         if not is_available(name):
             row["status"] = "not trained"
@@ -63,8 +76,18 @@ def bench_vocode(
             row["rtf_cpu"], row["rtf_cpu_time"], outputs = _time(name, mels, torch.device("cpu"))
         if device.type == "cuda":
             row["rtf_gpu"], _, _ = _time(name, mels, device)
-        row["mr_stft"] = float(np.mean([mr_stft_distance(o, r) for o, r in zip(outputs, references)]))
-        row["mel_l1"] = float(np.mean([mel_distance(o, r) for o, r in zip(outputs, references)]))
+        if music:
+            pairs = list(zip(outputs[: len(music)], music))
+            row["mr_stft"] = float(np.mean([mr_stft_distance(o, r) for o, r in pairs]))
+            row["mel_l1"] = float(np.mean([mel_distance(o, r) for o, r in pairs]))
+        scores = []
+        for o, r in zip(outputs[len(music) :], speech):
+            try:
+                scores.append(speech_quality(o, r))
+            except ValueError:  # an excerpt PESQ finds no speech in (the same for every vocoder): left out
+                continue
+        if scores:
+            row["pesq"], row["stoi"] = (float(np.mean(v)) for v in zip(*scores))
     return rows
 
 
@@ -74,15 +97,17 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def fmt(v: Any, spec: str) -> str:
         return "—" if v is None else format(v, spec)
 
-    lines = ["| vocoder | parameters | CPU × real time | per CPU-second | GPU × real time | MR-STFT ↓ | mel L1 ↓ |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| vocoder | parameters | CPU × real time | per CPU-second | GPU × real time | speech PESQ ↑ | "
+             "speech STOI ↑ | music MR-STFT ↓ | music mel L1 ↓ |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if r["status"] != "ok":
-            lines.append(f"| {r['vocoder']} | {r['status']} | | | | | |")
+            lines.append(f"| {r['vocoder']} | {r['status']} | | | | | | | |")
             continue
         lines.append(
             f"| {r['vocoder']} | {r['params']:,} | {fmt(r['rtf_cpu'], '.1f')} | {fmt(r.get('rtf_cpu_time'), '.1f')} | "
-            f"{fmt(r['rtf_gpu'], '.1f')} | {fmt(r['mr_stft'], '.3f')} | {fmt(r['mel_l1'], '.3f')} |"
+            f"{fmt(r['rtf_gpu'], '.1f')} | {fmt(r.get('pesq'), '.3f')} | {fmt(r.get('stoi'), '.3f')} | "
+            f"{fmt(r['mr_stft'], '.3f')} | {fmt(r['mel_l1'], '.3f')} |"
         )
     ran = [r for r in rows if r["status"] == "ok"]
     gl = next((r for r in ran if r["vocoder"] == "griffinlim"), None)
@@ -93,11 +118,21 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"Fastest neural vocoder on the CPU: {fastest['vocoder']} at {fastest['rtf_cpu']:.1f}x real time "
                      f"({fastest['rtf_cpu_time']:.1f} s of audio per CPU-second).")
         if gl is not None:
-            beat = [r["vocoder"] for r in neural if r["mr_stft"] < gl["mr_stft"]]
-            lost = [r["vocoder"] for r in neural if r["mr_stft"] >= gl["mr_stft"]]
-            lines.append(f"Better than Griffin-Lim on MR-STFT: {', '.join(beat) or 'none'}"
+            beat = [r["vocoder"] for r in neural if beats_griffinlim(r, gl)]
+            lost = [r["vocoder"] for r in neural if not beats_griffinlim(r, gl)]
+            measured = [m for m, _ in _TARGETS if gl.get(m) is not None]
+            lines.append(f"Better than Griffin-Lim on every one of {', '.join(measured)}: {', '.join(beat) or 'none'}"
                          + (f"; not better: {', '.join(lost)}." if lost else "."))
     return "\n".join(lines)
+
+
+_TARGETS = (("pesq", 1), ("stoi", 1), ("mr_stft", -1))  # (figure, +1 higher is better / -1 lower is better)
+
+
+def beats_griffinlim(row: dict[str, Any], gl: dict[str, Any]) -> bool:
+    """Whether ``row`` is better than Griffin-Lim's ``gl`` on every figure both measured (PESQ, STOI, MR-STFT)."""
+    pairs = [(row.get(m), gl.get(m), sign) for m, sign in _TARGETS if gl.get(m) is not None]
+    return bool(pairs) and all(v is not None and sign * (v - g) > 0 for v, g, sign in pairs)
 
 
 def write_cards(rows: list[dict[str, Any]], command: str) -> list[Path]:

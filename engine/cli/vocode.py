@@ -12,7 +12,7 @@ import argparse
 from .common import add_device_arg, add_train_args
 
 HELP = "mel spectrogram to audio with Griffin-Lim and neural vocoders"
-NAMES = ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan")
+NAMES = ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan", "vocos")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -36,13 +36,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
-    help_text = "render a vocoder corpus at 22,050 Hz (music21 pieces on General MIDI programs and/or your audio)"
+    help_text = ("render a vocoder corpus at 22,050 Hz: music21 pieces on General MIDI programs, speech from "
+                 "Debian's text-to-speech voices, and/or your audio")
     d = groups["data"].add_parser("audio", help=help_text, description=help_text)
     d.add_argument("-o", "--out", default="data/vocoder", help="output folder (default data/vocoder)")
     d.add_argument("--wav-dir", help="also take every audio file under this folder (speech works the same)")
     d.add_argument("--no-corpus", action="store_true", help="skip the music21 renders (use --wav-dir alone)")
     d.add_argument("--programs", type=int, nargs="+", help="General MIDI programs to render on (default: 21 of them)")
     d.add_argument("--minutes", type=float, default=40.0, help="minutes of corpus audio to render (default 40)")
+    d.add_argument("--speech-minutes", type=float, default=120.0,
+                   help="minutes of text-to-speech to add (default 120; needs espeak-ng, flite or festival; 0: none)")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=run_data)
 
@@ -51,12 +54,17 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t.add_argument("name", choices=[n for n in NAMES if n != "griffinlim"], help="which vocoder")
     t.add_argument("--data", default="data/vocoder", help="corpus folder (default data/vocoder)")
     add_train_args(t, run_dir="runs/vocoder_NAME", out="checkpoints/NAME")
+    t.add_argument("--init", metavar="CHECKPOINT",
+                   help="start a new run from this checkpoint's weights (e.g. checkpoints/vocos); a run that "
+                        "already has a saved state resumes from it instead")
     t.set_defaults(func=run_train)
 
-    help_text = "every vocoder side by side: parameters, real-time factor, MR-STFT distance and mel L1"
+    help_text = ("every vocoder side by side: parameters, real-time factor, PESQ and STOI on validation speech, "
+                 "MR-STFT distance and mel L1 on validation music")
     b = groups["bench"].add_parser("vocoders", help=help_text, description=help_text)
     b.add_argument("--data", default="data/vocoder", help="corpus whose validation split is scored")
-    b.add_argument("--clips", type=int, default=8, help="validation clips (default 8)")
+    b.add_argument("--clips", type=int, default=8, help="validation music clips (default 8)")
+    b.add_argument("--speech-clips", type=int, default=8, help="validation speech clips (default 8; 0: none)")
     b.add_argument("--seconds", type=float, default=4.0, help="seconds per clip (default 4)")
     b.add_argument("--threads", type=int, default=2, help="CPU threads for the timing (default 2)")
     b.add_argument("--vocoders", nargs="+", choices=NAMES, help="only these (default: all)")
@@ -141,7 +149,7 @@ def run_data(args: argparse.Namespace) -> int:
 
     manifest = build_vocode_data(
         args.out, minutes=args.minutes, programs=tuple(args.programs or DEFAULT_PROGRAMS), wav_dir=args.wav_dir,
-        corpus=not args.no_corpus, seed=args.seed,
+        corpus=not args.no_corpus, seed=args.seed, speech_minutes=args.speech_minutes,
     )
     print(f"{args.out}: {manifest['train_minutes']} min in {manifest['train_clips']} training clips, "
           f"{manifest['val_minutes']} min in {manifest['val_clips']} validation clips")
@@ -154,7 +162,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     out = train_vocode(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export,
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export, init=args.init,
     )
     print(f"saved {out}")
     return 0
@@ -168,12 +176,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
     rows = bench_vocode(
         args.data, names=args.vocoders, device=resolve_device(args.device), clips=args.clips,
-        seconds=args.seconds, threads=args.threads,
+        seconds=args.seconds, threads=args.threads, speech_clips=args.speech_clips,
     )
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     if args.card:
-        command = (f"latentlab bench vocoders --data {args.data} --clips {args.clips} --seconds {args.seconds:g} "
-                   f"--threads {args.threads}" + (f" --vocoders {' '.join(args.vocoders)}" if args.vocoders else ""))
+        command = (f"latentlab bench vocoders --data {args.data} --clips {args.clips} "
+                   f"--speech-clips {args.speech_clips} --seconds {args.seconds:g} --threads {args.threads}" + (f" --vocoders {' '.join(args.vocoders)}" if args.vocoders else ""))
         for card in write_cards(rows, command):
             print(f"wrote {card}")
     return 0

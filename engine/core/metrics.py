@@ -1,6 +1,8 @@
-"""Objective vocoder metrics: multi-resolution STFT distance, mel L1, real-time factor.
+"""Objective vocoder metrics: multi-resolution STFT distance, mel L1, PESQ and STOI, real-time factor.
 
-Both distances compare an estimate with a reference clip after cutting them to the same length (a
+PESQ (ITU-T P.862.2 wide band, at 16 kHz: the ``pesq`` package; -0.5 to 4.5, higher is better) and STOI
+(the ``pystoi`` package; 0 to 1, higher is better) score speech; :func:`speech_quality` resamples to their
+rates. Every metric compares an estimate with a reference clip after cutting them to the same length (a
 vocoder returns frames * 256 samples, a little shorter than the audio its mel came from). 0 means identical.
 """
 
@@ -43,6 +45,25 @@ def mel_distance(estimate: np.ndarray | Tensor, reference: np.ndarray | Tensor, 
     """Mean absolute difference of the natural-log mels (the standard MelConfig). [T] or [B x T] audio."""
     x, y = _pair(estimate, reference)
     return float(mel_l1(x, y, cfg=cfg))
+
+
+def speech_quality(estimate: np.ndarray, reference: np.ndarray, sample_rate: int = MelConfig().sample_rate
+                   ) -> tuple[float, float]:
+    """(PESQ wide band, STOI) of ``estimate`` against ``reference`` speech. [T] audio at ``sample_rate``;
+    cut to the shorter length. A clip PESQ cannot score (no voiced speech found) raises ValueError."""
+    from pesq import PesqError, pesq
+    from pystoi import stoi
+
+    from .audio import resample
+
+    x, y = (np.asarray(a, dtype=np.float32).reshape(-1) for a in (estimate, reference))
+    n = min(len(x), len(y))
+    x, y = x[:n], y[:n]
+    try:
+        p = pesq(16000, resample(y, sample_rate, 16000), resample(x, sample_rate, 16000), "wb")
+    except PesqError as e:
+        raise ValueError(f"PESQ cannot score this clip ({e})") from e
+    return float(p), float(stoi(y, x, sample_rate, extended=False))
 
 
 def real_time_factor(audio_seconds: float, wall_seconds: float) -> float:

@@ -1,4 +1,4 @@
-"""Vocoder training audio: FluidR3_GM renders of music21 corpus pieces and/or a folder of audio files.
+"""Vocoder training audio: FluidR3_GM renders of music21 corpus pieces, text-to-speech, and/or a folder of audio.
 
 ``latentlab data audio -o DIR`` runs :func:`build_vocode_data`, which writes (no pickles anywhere):
 
@@ -8,8 +8,10 @@
 
 Corpus pieces (the Bach chorales by default) are rendered with FluidSynth, each on one General MIDI
 program or on a different program per voice, at a random tempo and transposition, so the vocoder hears
-many timbres and registers. The train / validation split is by piece or file (a stable hash of its name),
-so no validation clip is ever trained on. :class:`VocoderSegments` serves (audio, mel) segments.
+many timbres and registers. Speech (``speech_minutes``) is spoken from generated text by Debian's
+text-to-speech voices (:mod:`engine.data.speech`). The train / validation split is by piece, file or
+paragraph of text (a stable hash of :func:`engine.data.speech.split_key` of its name), so no validation
+clip, and no validation sentence, is ever trained on. :class:`VocoderSegments` serves (audio, mel) segments.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch.utils.data import Dataset
 from ..core.audio import load_audio, peak_normalize
 from ..core.errors import LatentLabError
 from ..core.mel import MelConfig, mel_spectrogram
+from .speech import is_speech, split_key
 
 DEFAULT_DIR = Path("data/vocoder")
 SAMPLE_RATE = MelConfig().sample_rate
@@ -176,6 +179,7 @@ def build_vocode_data(
     corpus: bool = True,
     seed: int = 0,
     progress: bool = True,
+    speech_minutes: float = 0.0,
 ) -> dict:
     """Build a vocoder corpus in ``out``; returns the manifest.
 
@@ -185,23 +189,36 @@ def build_vocode_data(
     programs : General MIDI programs (0-127) to render on
     wav_dir : a folder of audio files (speech or music) to include
     corpus : whether to render music21 corpus pieces (off: the folder alone)
+    speech_minutes : how much text-to-speech to add (0: none; needs espeak-ng, flite or festival)
     """
-    if not corpus and wav_dir is None:
-        raise LatentLabError("nothing to build: give --wav-dir or leave the corpus rendering on")
+    if not corpus and wav_dir is None and speech_minutes <= 0:
+        raise LatentLabError("nothing to build: give --wav-dir or --speech-minutes, or leave the corpus rendering on")
+    if speech_minutes < 0:
+        raise LatentLabError(f"--speech-minutes must be >= 0, got {speech_minutes}")
     if minutes <= 0:
         raise LatentLabError(f"--minutes must be positive, got {minutes}")
     bad = [p for p in programs if not 0 <= p <= 127]
     if bad or not programs:
         raise LatentLabError(f"General MIDI programs are 0-127, got {list(programs)}")
     clips = []
+    voices = []
+    if speech_minutes > 0:
+        from .speech import require_tts
+
+        voices = require_tts()  # before the music renders: a missing engine fails at once
     if corpus:
         clips += render_corpus(minutes, tuple(programs), seed=seed, progress=progress)
     if wav_dir is not None:
         clips += folder_clips(wav_dir, minutes)
-    val = [c for c in clips if is_validation(c.name)]
-    train = [c for c in clips if not is_validation(c.name)]
-    if not val and len(train) > 1:  # tiny corpora: still hold one clip out
-        val, train = train[-1:], train[:-1]
+    if speech_minutes > 0:
+        from .speech import render_speech
+
+        clips += [Clip(name, audio) for name, audio in render_speech(speech_minutes, seed, voices, progress=progress)]
+    val = [c for c in clips if is_validation(split_key(c.name))]
+    train = [c for c in clips if not is_validation(split_key(c.name))]
+    if not val and len({split_key(c.name) for c in train}) > 1:  # tiny corpora: still hold one piece out
+        last = split_key(train[-1].name)  # (every rendering of it: a paragraph is spoken twice)
+        val, train = [c for c in train if split_key(c.name) == last], [c for c in train if split_key(c.name) != last]
     if not train:
         raise LatentLabError("too little audio to split into training and validation clips: add more")
     out = Path(out)
@@ -215,6 +232,11 @@ def build_vocode_data(
         "programs": list(programs),
         "wav_dir": str(wav_dir) if wav_dir else None,
         "corpus": corpus,
+        "speech_minutes": speech_minutes,
+        "speech_train_minutes": round(sum(len(c.audio) for c in train if is_speech(c.name)) / SAMPLE_RATE / 60, 2),
+        "speech_val_minutes": round(sum(len(c.audio) for c in val if is_speech(c.name)) / SAMPLE_RATE / 60, 2),
+        "speech_engines": sorted({v.engine for v in voices}),
+        "speech_voices": len(voices),
         "seed": seed,
         "val_names": [c.name for c in val],
     }
@@ -231,13 +253,20 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         return f["audio"], f["offsets"], [str(n) for n in f["names"]]
 
 
-def validation_clips(data_dir: str | Path, seconds: float = 4.0, count: int = 8) -> list[tuple[str, np.ndarray]]:
+def validation_clips(data_dir: str | Path, seconds: float = 4.0, count: int = 8, kind: str = "all"
+                     ) -> list[tuple[str, np.ndarray]]:
     """``count`` validation excerpts of ``seconds`` each, float32, spread evenly over the validation clips
-    (a clip gives several excerpts when there are fewer clips than ``count``); near-silent excerpts are skipped."""
+    (a clip gives several excerpts when there are fewer clips than ``count``); near-silent excerpts are skipped.
+
+    kind : "all", "speech" (the text-to-speech clips only) or "music" (every other clip)
+    """
+    if kind not in ("all", "speech", "music"):
+        raise LatentLabError(f"kind must be all, speech or music, got {kind!r}")
     audio, offsets, names = load_split(data_dir, "val")
     n = int(seconds * SAMPLE_RATE)
     lengths = np.diff(offsets)
-    slots = [(i, j) for i in range(len(names)) for j in range(max(1, int(lengths[i] // n)))]
+    wanted = [i for i in range(len(names)) if kind == "all" or is_speech(names[i]) == (kind == "speech")]
+    slots = [(i, j) for i in wanted for j in range(max(1, int(lengths[i] // n)))]
     limit = MIN_SCORED_PEAK * 32767
     slots = [(i, j) for i, j in slots
              if np.abs(audio[offsets[i] + j * n : min(offsets[i] + (j + 1) * n, offsets[i + 1])]).max(initial=0) >= limit]

@@ -159,7 +159,6 @@ class DDSPAutoencoder(nn.Module):
 
     def synthesize(self, controls: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
         """Controls -> audio Tensor[B x n * hop]."""
-        cfg = self.config
         with torch.autocast(controls["f0"].device.type, enabled=False):  # audio-rate work stays float32
             return self._synthesize(controls, generator)
 

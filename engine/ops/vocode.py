@@ -41,6 +41,7 @@ VOCODERS: dict[str, str] = {
     "melgan": "engine.models.vocoders.melgan:MelGAN",
     "parallel_wavenet": "engine.models.vocoders.parallel_wavenet:ParallelWaveNet",
     "hifigan": "engine.models.vocoders.hifigan:HiFiGAN",
+    "vocos": "engine.models.vocoders.vocos:Vocos",
 }
 
 

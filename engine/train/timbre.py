@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import Subset
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_dict, save_checkpoint
+from ..core.checkpoint import config_from_overrides, config_from_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import DATASET_INFO, NoteWindows
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
@@ -56,12 +56,7 @@ def model_config(overrides: dict[str, Any] | str | None = None, run_dir: Path | 
     stored = run_dir / "model_config.json" if run_dir else None
     if stored is not None and stored.exists():
         return config_from_dict(NSynthConfig, json.loads(stored.read_text(encoding="utf-8")), source=stored)
-    if isinstance(overrides, str):
-        try:
-            overrides = json.loads(overrides)
-        except json.JSONDecodeError as e:
-            raise LatentLabError(f"--config is not JSON: {e}") from e
-    return config_from_dict(NSynthConfig, dict(overrides or {}), source="--config")
+    return config_from_overrides(NSynthConfig, overrides)
 
 
 def train_timbre(

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.cards import render_card
-from ..core.checkpoint import Checkpoint, config_from_dict, load_checkpoint, save_checkpoint
+from ..core.checkpoint import config_from_overrides, Checkpoint, config_from_dict, load_checkpoint, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import AUDIO_DIR, NOTE_SAMPLES, read_examples, read_note, split_dir
 from ..models.ddsp import DDSPAutoencoder, DDSPConfig
@@ -95,14 +95,7 @@ def model_config(overrides: dict[str, Any] | str | None, run_dir: Path, init: Ch
         return config_from_dict(DDSPConfig, json.loads(stored.read_text(encoding="utf-8")), source=stored)
     if init is not None:
         return init.build_config(DDSPConfig)
-    if isinstance(overrides, str):
-        try:
-            overrides = json.loads(overrides)
-        except json.JSONDecodeError as e:
-            raise LatentLabError(f"--config is not JSON: {e}") from e
-    if not isinstance(overrides or {}, dict):
-        raise LatentLabError("--config must be a JSON object of DDSPConfig fields, e.g. '{\"gru\": 128}'")
-    return config_from_dict(DDSPConfig, dict(overrides or {}), source="--config")
+    return config_from_overrides(DDSPConfig, overrides)
 
 
 def train_ddsp(

@@ -1,7 +1,7 @@
 """Vocoder training: what ``latentlab train vocoder NAME`` runs, on the shared loop.
 
 - :class:`VocoderTask` -- the :class:`~engine.train.TrainTask` every vocoder's recipe subclasses
-  (:mod:`.vocode_gan`, :mod:`.vocode_flows`, :mod:`.vocode_wavenet`);
+  (:mod:`.vocode_gan`, :mod:`.vocode_flows`, :mod:`.vocode_wavenet`, :mod:`.vocode_vocos`);
 - ``TRAIN_TASKS`` -- vocoder name -> its task, imported only when used;
 - :func:`train_recipe` -- a vocoder's optimisation settings, ``RECIPES[name]`` of its task's module;
 - :func:`train_vocode` -- train (or resume) one vocoder on a ``latentlab data audio`` corpus and save it.
@@ -28,6 +28,7 @@ from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from
 TRAIN_TASKS: dict[str, str] = {
     "melgan": "engine.train.vocode_gan:MelGANTask",
     "hifigan": "engine.train.vocode_gan:HiFiGANTask",
+    "vocos": "engine.train.vocode_vocos:VocosTask",
     "wavenet": "engine.train.vocode_wavenet:WaveNetVocoderTask",
     "waveglow": "engine.train.vocode_flows:WaveGlowTask",
     "flowavenet": "engine.train.vocode_flows:FloWaveNetTask",
@@ -85,6 +86,7 @@ def train_vocode(
     config: Any | None = None,
     progress: bool = True,
     export_only: bool = False,
+    init: str | Path | None = None,
     **train_overrides: Any,
 ) -> Path:
     """Train vocoder ``name`` on ``data_dir`` (resumes from ``run_dir``) and save it to ``out``.
@@ -92,9 +94,22 @@ def train_vocode(
     Returns the checkpoint directory. ``config`` overrides the model's default Config (tests use tiny
     ones); ``train_overrides`` set other TrainConfig fields (lr, log_every, val_every, save_every, ...).
     ``export_only``: write the checkpoint from the run's last saved state without training.
+    ``init``: a checkpoint directory (e.g. ``checkpoints/vocos``) whose weights (and shape) a new run starts
+    from; a run directory with a saved state resumes from that state instead.
     """
     task_cls = train_task_class(name)
+    start = None
+    if init is not None:
+        from ..core.checkpoint import load_checkpoint
+
+        start = load_checkpoint(init)
+        cls = vocode.vocoder_class(name)
+        if start.kind != "vocoder" or start.arch != name:
+            raise LatentLabError(f"{start.path} holds a {start.kind} model {start.arch!r}, not the {name} vocoder")
+        config = config or start.build_config(cls.Config)
     task = task_cls.create(config)
+    if start is not None:
+        start.load_into(task.vocoder)
     cfg = train_config_from_args(train_recipe(name), {"steps": steps, "batch_size": batch_size, **train_overrides})
     train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
     val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,

@@ -1,8 +1,8 @@
-"""A launched app with a model behind every tab, for the end-to-end and browser tests.
+"""The launched app every app test talks to (:func:`launched_app`), and checkpoints to put behind it.
 
-The shipped melody and vocoder checkpoints are linked into a temporary checkpoint folder beside tiny
-(untrained) timbre and translation models made here, so every tab is built and every endpoint returns a
-real result; nothing is downloaded.
+:func:`install_checkpoints` links the shipped melody and vocoder checkpoints into a temporary checkpoint
+folder beside tiny (untrained) timbre and translation models made here, so every tab is built and every
+endpoint returns a real result (the end-to-end and browser tests); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -41,13 +41,18 @@ def install_checkpoints(root: Path) -> Path:
 
 
 @contextmanager
-def launched_app(root: Path) -> Iterator[str]:
-    """Launch the app (as ``latentlab serve`` does) on a free loopback port with checkpoints from ``root``;
-    yields its URL and closes it afterwards."""
+def launched_app(checkpoints: Path | None = None) -> Iterator[str]:
+    """The one way the tests launch the app: as ``latentlab serve`` does, on a free loopback port, on the CPU.
+
+    checkpoints : the folder ``$LATENTLAB_CHECKPOINTS`` points at while it runs (None: the shipped ones);
+        :func:`install_checkpoints` makes one with a model behind every tab
+    Yields the app's URL and closes it afterwards.
+    """
     from app.main import launch
 
     before = os.environ.get("LATENTLAB_CHECKPOINTS")
-    os.environ["LATENTLAB_CHECKPOINTS"] = str(install_checkpoints(root))
+    if checkpoints is not None:
+        os.environ["LATENTLAB_CHECKPOINTS"] = str(checkpoints)
     clear_cache()
     port = free_port()
     demo = launch(port=port, device="cpu", block=False)

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from engine.train import TrainConfig, Trainer, TrainTask
+from engine.train.loop import LOG_FILE
 
 
 class Regression(TrainTask):
@@ -34,10 +35,14 @@ def make_trainer(run_dir, steps: int, save_every: int = 5) -> Trainer:
     return Trainer(Regression(model), train, val, cfg, run_dir, progress=False)
 
 
+def read_log(run_dir: Path) -> list[dict]:
+    """Every record of a run's log.jsonl, in order."""
+    return [json.loads(line) for line in (Path(run_dir) / LOG_FILE).read_text().splitlines()]
+
+
 def read_losses(run_dir: Path, key: str = "loss") -> list[float]:
     """The logged values of ``key`` in a run's log.jsonl, in order."""
-    records = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
-    return [r[key] for r in records if key in r]
+    return [r[key] for r in read_log(run_dir) if key in r]
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node 2 tests/helpers/train.py RUN_DIR

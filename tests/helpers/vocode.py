@@ -1,4 +1,5 @@
-"""Small audio corpora the vocoder tests make themselves (no FluidSynth, no downloads)."""
+"""The two small ``latentlab data audio`` corpora the vocoder tests make themselves (no FluidSynth, no downloads):
+:func:`make_corpus` goes through the data command's builder, :func:`write_corpus` writes the format directly."""
 
 from __future__ import annotations
 
@@ -8,14 +9,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-RATE = 22050
+from .audio import harmonic_note, harmonic_tones
 
-
-def harmonic_note(f0: float, seconds: float, decay: float, rate: int = RATE) -> np.ndarray:
-    """Five harmonics with 1/k amplitudes and an exponential decay, peak 0.5, float32."""
-    t = np.arange(int(seconds * rate)) / rate
-    wave = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * np.exp(-decay * t)
-    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+RATE = 22050  # the vocoders' rate
 
 
 def write_wavs(folder: Path, n: int = 6, seconds: float = 1.5, seed: int = 0) -> Path:
@@ -37,24 +33,11 @@ def make_corpus(root: Path) -> Path:
     return root / "corpus"
 
 
-def _tones(seconds: float, seed: int) -> np.ndarray:
-    """Notes of a few harmonics at random pitches, 0.25 s each, float32 in [-0.6, 0.6]."""
-    rng = np.random.default_rng(seed)
-    n = int(0.25 * RATE)
-    t = np.arange(n) / RATE
-    notes = []
-    for _ in range(int(seconds / 0.25)):
-        f = 110.0 * 2 ** (rng.integers(0, 36) / 12)
-        wave = sum(np.sin(2 * np.pi * f * h * t) / h for h in (1, 2, 3))
-        notes.append(0.3 * wave * np.exp(-3 * t))
-    return np.concatenate(notes).astype(np.float32)
-
-
 def write_corpus(directory: Path, train_seconds: float = 3.0, val_seconds: float = 1.0) -> Path:
     """train.npz / val.npz / manifest.json of synthetic tones in ``directory`` (the ``latentlab data audio`` format)."""
     directory.mkdir(parents=True, exist_ok=True)
     for split, seconds, seed in (("train", train_seconds, 0), ("val", val_seconds, 1)):
-        audio = _tones(seconds, seed)
+        audio = harmonic_tones(seconds, seed, RATE)
         pcm = np.round(audio * 32767).astype(np.int16)
         np.savez(directory / f"{split}.npz", audio=pcm, offsets=np.array([0, len(pcm)], dtype=np.int64),
                  names=np.array([f"tones-{split}"]))

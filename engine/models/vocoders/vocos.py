@@ -1,0 +1,96 @@
+"""Vocos (Siuzdak 2023, gemelo-ai/vocos): a frame-rate vocoder that ends in an inverse STFT.
+
+The network never runs at the sample rate. A ConvNeXt backbone (:mod:`engine.nn.convnext`) reads the
+standard log-mel at 86 frames/s; a linear head predicts, per frame, the log-magnitude and the phase of
+the ``n_fft // 2 + 1`` STFT bins; the spectrum ``exp(log_mag) * (cos phase + i sin phase)`` is inverted by
+:func:`engine.nn.spectral.istft`, framed exactly like the mel (N frames -> N * 256 samples, no shift).
+
+One addition to the paper (``mag_prior``): the head's log-magnitude is a correction on top of the log of
+the mel's pseudo-inverse magnitude (what Griffin-Lim starts from), so from the first step the output
+already has roughly the right spectral envelope and training spends itself on phase and detail.
+
+The backbone may run under bfloat16 autocast (``bf16``, on while training on the CPU); the head's
+exponent, the cos / sin and the inverse STFT always run in float32. The training recipe is
+:class:`engine.train.vocode_vocos.VocosTask`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ...core.mel import CLAMP, mel_basis
+from ...nn.convnext import ConvNeXtBackbone
+from ...nn.spectral import istft
+from .base import HOP, MEL, N_MELS, Vocoder
+
+MAX_LOG_MAGNITUDE = 7.0  # exp(7) = 1,097: above a full-scale sine's 256 under a 1024-point Hann window
+
+
+@dataclass
+class VocosConfig:
+    """The model's shape. Paper (24 kHz): dim 512, intermediate 1536, 8 layers, n_fft 1024, hop 256."""
+
+    dim: int = 256
+    intermediate: int = 768
+    layers: int = 8
+    kernel: int = 7
+    n_fft: int = 1024
+    mag_prior: bool = True
+    n_mels: int = N_MELS
+
+    def __post_init__(self) -> None:
+        if self.n_fft < HOP or self.n_fft % HOP:
+            raise ValueError(f"Vocos n_fft must be a multiple of the hop {HOP}, got {self.n_fft}")
+
+
+class Vocos(Vocoder):
+    """mel Tensor[B x 80 x N] (natural log) -> audio Tensor[B x N * 256]."""
+
+    name = "vocos"
+    Config = VocosConfig
+
+    def __init__(self, config: VocosConfig = VocosConfig()):
+        super().__init__(config)
+        c = config
+        self.backbone = ConvNeXtBackbone(c.n_mels, c.dim, c.intermediate, c.layers, c.kernel)
+        self.bins = c.n_fft // 2 + 1
+        self.head = nn.Linear(c.dim, 2 * self.bins)
+        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        if c.mag_prior:
+            basis = mel_basis(MEL) if c.n_fft == MEL.n_fft else torch.zeros(c.n_mels, self.bins)
+            self.register_buffer("inverse_basis", torch.linalg.pinv(basis), persistent=False)
+        self.bf16 = False  # bfloat16 autocast of the backbone (the task turns it on for CPU training)
+
+    def spectrum(self, mel: Tensor) -> Tensor:
+        """The predicted complex STFT. mel : Tensor[B x 80 x N] -> complex Tensor[B x (n_fft // 2 + 1) x N]."""
+        with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            h = self.head(self.backbone(mel))  # [B x N x 2 * bins]
+        with torch.autocast(mel.device.type, enabled=False):
+            log_mag, phase = h.float().transpose(1, 2).chunk(2, dim=1)
+            if self.config.mag_prior:
+                prior = torch.matmul(self.inverse_basis, torch.exp(mel.float())).clamp(min=CLAMP)
+                log_mag = log_mag + torch.log(prior)
+            magnitude = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
+            return torch.polar(magnitude, phase)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        """mel : Tensor[B x 80 x N] -> audio Tensor[B x N * 256] (float32)."""
+        return istft(self.spectrum(mel), self.config.n_fft, HOP)
+
+    def options(self) -> dict[str, Any]:
+        return {"bf16": False}
+
+    @torch.no_grad()
+    def infer(self, mel: Tensor, bf16: bool = False, **_: Any) -> Tensor:
+        """mel : Tensor[B x 80 x N] -> audio Tensor[B x N * 256] in [-1, 1]; ``bf16``: the backbone in bfloat16
+        (faster on CPUs with AVX-512 BF16)."""
+        training_bf16, self.bf16 = self.bf16, bool(bf16)
+        try:
+            return self.forward(mel.float()).clamp(-1.0, 1.0)
+        finally:
+            self.bf16 = training_bf16

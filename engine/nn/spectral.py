@@ -1,0 +1,54 @@
+"""Short-time Fourier transforms framed like the project's mel, and the inverse a frame-rate vocoder ends in.
+
+The standard mel (:mod:`engine.core.mel`) pads the audio by ``(n_fft - hop) / 2`` on each side (reflect)
+and frames it without centring, so ``T`` samples give ``T // hop`` frames and frame ``t`` covers samples
+``[t * hop - (n_fft - hop) / 2, t * hop + (n_fft + hop) / 2)``. :func:`stft` frames audio that way and
+:func:`istft` inverts it: N frames become exactly ``N * hop`` samples, each frame laid back where the mel
+took it from (Vocos' "same" padding). The inverse is a windowed overlap-add divided by the summed squared
+window, so ``istft(stft(x)) == x`` away from nothing: at the edges too, since the envelope is exact there.
+
+Both run in float32 whatever the autocast around them (FFTs and the envelope division lose too much in
+bfloat16).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@functools.lru_cache(maxsize=8)
+def _window(n_fft: int, device: str) -> Tensor:
+    return torch.hann_window(n_fft, device=device)  # periodic, as torch.stft and the mel use
+
+
+def stft(audio: Tensor, n_fft: int = 1024, hop: int = 256) -> Tensor:
+    """Complex STFT framed like the mel. audio : Tensor[B x T] -> Tensor[B x (n_fft // 2 + 1) x T // hop]."""
+    pad = (n_fft - hop) // 2
+    x = F.pad(audio.float().unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+    return torch.stft(x, n_fft, hop, n_fft, _window(n_fft, str(x.device)), center=False, return_complex=True)
+
+
+def istft(spec: Tensor, n_fft: int = 1024, hop: int = 256) -> Tensor:
+    """Inverse of :func:`stft`. spec : complex Tensor[B x (n_fft // 2 + 1) x N] -> Tensor[B x N * hop]."""
+    assert spec.dim() == 3 and spec.shape[1] == n_fft // 2 + 1, f"expected [B x {n_fft // 2 + 1} x N], got {list(spec.shape)}"
+    with torch.autocast(spec.device.type, enabled=False):
+        b, _, n = spec.shape
+        window = _window(n_fft, str(spec.device))
+        frames = torch.fft.irfft(spec, n=n_fft, dim=1) * window[None, :, None]  # [B x n_fft x N]
+        length = (n - 1) * hop + n_fft
+        audio = F.fold(frames, (1, length), (1, n_fft), stride=(1, hop)).reshape(b, length)
+        envelope = _envelope(n_fft, hop, n, str(spec.device))
+        pad = (n_fft - hop) // 2
+        return (audio / envelope)[:, pad : pad + n * hop]
+
+
+@functools.lru_cache(maxsize=32)
+def _envelope(n_fft: int, hop: int, n: int, device: str) -> Tensor:
+    """Sum of squared windows of the overlap-add, clamped away from 0: Tensor[(n - 1) * hop + n_fft]."""
+    squared = (_window(n_fft, device) ** 2)[None, :, None].expand(1, n_fft, n)
+    length = (n - 1) * hop + n_fft
+    return F.fold(squared, (1, length), (1, n_fft), stride=(1, hop)).reshape(length).clamp(min=1e-11)

@@ -1,0 +1,67 @@
+"""Training recipe of Vocos through the shared loop: reconstruction first, then the adversarial game.
+
+- Generator loss: ``45 x mel L1 + 15 x MR-STFT`` from step 0 (the mel term of Vocos and HiFi-GAN; the
+  multi-resolution STFT term, at the weight that makes it count about as much, is what makes neighbouring
+  frames' phases agree: an inverse STFT of inconsistent phases loses energy at the 2048-point resolution).
+  The training MR-STFT uses Hann windows of 512 / 1024 / 2048 at 75% overlap (``TRAIN_RESOLUTIONS``): 2.5x
+  cheaper than the metric's 90%-overlap setting (FFT 1024/2048/512, hop 120/240/50), which validation keeps.
+- From ``adv_start``: HiFi-GAN's multi-period (2, 3, 5, 7, 11) + multi-scale discriminators (narrow, as
+  the HiFi-GAN recipe), least-squares loss, feature matching x 2.
+- AdamW, betas (0.8, 0.9), weight decay 0.01 (Vocos); 1e-3 for the reconstruction phase, 5e-4 after.
+- The backbone runs under bfloat16 autocast on the CPU (float32 master weights; the head's exponent,
+  the inverse STFT and every loss in float32): measured with ``python -m engine.bench.train_vocos``.
+- Batches of 16 segments of 16,384 samples (64 frames), as the Vocos paper.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..models.vocoders.vocos import Vocos, VocosConfig
+from ..nn.discriminators import Discriminators, MultiPeriodDiscriminator, MultiScaleDiscriminator
+from ..nn.losses import MultiResolutionSTFTLoss, lsgan_d_loss, lsgan_g_loss, mel_l1
+from .loop import TrainConfig
+from .vocode_gan import GANVocoderTask, GANWeights, HiFiGANTask
+
+RECIPES = {  # the optimisation settings (the task class below holds the rest)
+    "vocos": TrainConfig(steps=200_000, batch_size=16, lr=5e-4, betas=(0.8, 0.9), weight_decay=0.01,
+                         lr_decay=0.999996, grad_clip=10.0, log_every=50, val_every=500, val_batches=8,
+                         save_every=250, amp=False),
+}
+# (n_fft, hop, window) of the training MR-STFT: Hann windows at 75% overlap
+TRAIN_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
+
+
+class VocosTask(GANVocoderTask):
+    """Vocos: the ConvNeXt + inverse-STFT generator against HiFi-GAN's narrow MPD + MSD."""
+
+    segment = 16384
+    weights = GANWeights(stft=15.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=40_000, recon_lr=1e-3)
+    d_loss = staticmethod(lsgan_d_loss)
+    g_loss = staticmethod(lsgan_g_loss)
+
+    def __init__(self, generator: Vocos, discriminator: nn.Module):
+        super().__init__(generator, discriminator)
+        self.stft_loss = MultiResolutionSTFTLoss(TRAIN_RESOLUTIONS)
+        self.metric_stft = MultiResolutionSTFTLoss()  # the bench's MR-STFT, for validation
+
+    @torch.no_grad()
+    def validation_step(self, model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The bench's MR-STFT distance (``val_loss``) and mel L1 of the generator on validation segments."""
+        fake = self.model.generator(batch["mel"])
+        return {"loss": self.metric_stft(fake, batch["audio"])[0], "mel_l1": mel_l1(fake, y_mel=batch["mel"])}
+
+    def _optimizer(self, params, cfg: TrainConfig) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+    @classmethod
+    def create(cls, config: VocosConfig | None = None) -> "VocosTask":
+        d = Discriminators(
+            MultiPeriodDiscriminator((2, 3, 5, 7, 11), HiFiGANTask.period_channels),
+            MultiScaleDiscriminator(scales=3, first_norm="spectral", channels=HiFiGANTask.scale_channels,
+                                    max_channels=256, slope=0.1),
+        )
+        vocoder = Vocos(config or VocosConfig())
+        vocoder.bf16 = True  # the backbone in bfloat16 while training (float32 weights, head and losses)
+        return cls(vocoder, d)

@@ -1,0 +1,148 @@
+"""Vocos: the mel-framed STFT and its inverse, the ConvNeXt backbone, the model, checkpoints, tiny training."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from engine.core.mel import CLAMP, MelConfig, magnitude, mel_spectrogram, mel_to_linear
+from engine.data.vocode import VocoderSegments
+from engine.models.vocoders.vocos import Vocos, VocosConfig
+from engine.nn.convnext import ConvNeXtBackbone, ConvNeXtBlock
+from engine.nn.spectral import istft, stft
+from engine.train import TrainConfig, Trainer
+from engine.train.vocode_gan import GANWeights
+from engine.train.vocode_vocos import VocosTask
+from helpers.vocode import harmonic_note, make_corpus
+
+TINY = VocosConfig(dim=16, intermediate=32, layers=2)
+
+
+def test_istft_inverts_the_mel_framed_stft_exactly():
+    x = torch.randn(2, 4096, generator=torch.Generator().manual_seed(0)) * 0.3
+    spec = stft(x)
+    assert list(spec.shape) == [2, 513, 16], spec.shape  # T // hop frames, as the mel
+    y = istft(spec)
+    assert list(y.shape) == [2, 4096]
+    assert torch.allclose(y, x, atol=1e-5), (y - x).abs().max()  # edges included
+
+
+def test_stft_frames_are_the_mels_frames():
+    x = torch.from_numpy(harmonic_note(220.0, 0.5, 1.0))[None, :10240]
+    assert torch.allclose(stft(x).abs(), magnitude(x), atol=1e-3)
+
+
+def test_istft_of_one_frame_lands_where_the_mel_took_it():
+    # An impulse at sample 1000 is seen by frames 1..6 of hop 256 (window 1024 starting at t*256 - 384);
+    # keeping only frame 3 and inverting must put the impulse back at 1000, scaled by that frame's window.
+    x = torch.zeros(1, 2048)
+    x[0, 1000] = 1.0
+    spec = stft(x)
+    keep = torch.zeros_like(spec)
+    keep[..., 3] = spec[..., 3]
+    y = istft(keep)[0]
+    assert int(y.abs().argmax()) == 1000
+
+
+def test_istft_runs_in_float32_under_bfloat16_autocast():
+    spec = stft(torch.randn(1, 2048))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = istft(spec)
+    assert y.dtype == torch.float32
+
+
+def test_convnext_block_starts_near_identity_and_keeps_shape():
+    block = ConvNeXtBlock(8, 16, layer_scale=1e-6)
+    x = torch.randn(2, 8, 11)
+    assert torch.allclose(block(x), x, atol=1e-4)
+    backbone = ConvNeXtBackbone(80, 16, 32, layers=2)
+    assert list(backbone(torch.randn(2, 80, 11)).shape) == [2, 11, 16]
+
+
+def test_vocos_shapes_range_and_size():
+    model = Vocos(TINY).eval()
+    audio = model.infer(torch.randn(2, 80, 7) - 5)
+    assert list(audio.shape) == [2, 7 * 256] and audio.dtype == torch.float32
+    assert audio.abs().max() <= 1.0
+    # the default: Conv1d 80 -> 256, 8 ConvNeXt blocks of 256 (MLP 768), a linear head to 2 x 513
+    assert Vocos().num_parameters == 3_584_770
+
+
+def test_magnitude_prior_is_the_pseudo_inverse_when_the_head_is_silent():
+    model = Vocos(TINY).eval()
+    torch.nn.init.zeros_(model.head.weight)
+    x = torch.from_numpy(harmonic_note(330.0, 0.3, 2.0))[None, :4096]
+    mel = mel_spectrogram(x)
+    expected = mel_to_linear(mel, MelConfig()).clamp(min=CLAMP)
+    assert torch.allclose(model.spectrum(mel).abs(), expected, rtol=1e-4, atol=1e-6)
+    no_prior = Vocos(dataclasses.replace(TINY, mag_prior=False))
+    torch.nn.init.zeros_(no_prior.head.weight)
+    assert torch.allclose(no_prior.spectrum(mel).abs(), torch.ones(1, 513, 16))  # exp(0)
+
+
+def test_bf16_backbone_stays_close_to_float32():
+    torch.manual_seed(0)
+    model = Vocos(TINY).eval()
+    mel = mel_spectrogram(torch.from_numpy(harmonic_note(200.0, 0.3, 1.0))[None, :4096])
+    full = model.infer(mel)
+    half = model.infer(mel, bf16=True)
+    assert half.dtype == torch.float32
+    assert (half - full).abs().max() < 0.05 * full.abs().max() + 1e-4
+    assert model.bf16 is False  # infer restores the training setting
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = Vocos(TINY).eval()
+    mel = torch.randn(1, 80, 6) - 4
+    expected = model.infer(mel)
+    model.save(tmp_path / "vocos", card="# test\n")
+    loaded = Vocos.from_checkpoint(tmp_path / "vocos")
+    assert loaded.config == TINY
+    assert "inverse_basis" not in loaded.state_dict()  # derived from the mel, not stored
+    assert torch.allclose(loaded.infer(mel), expected, atol=1e-6)
+
+
+def test_tiny_training_lowers_the_loss_and_resumes(tmp_path):
+    corpus = make_corpus(tmp_path)
+    torch.manual_seed(0)
+    task = VocosTask.create(TINY)
+    assert task.vocoder.bf16  # trains with the backbone under bfloat16 autocast
+    data = VocoderSegments(corpus, "train", segment=2048)
+    val = VocoderSegments(corpus, "val", segment=2048, jitter=False)
+    cfg = TrainConfig(steps=30, batch_size=2, lr=3e-3, betas=(0.8, 0.9), log_every=10, val_every=30,
+                      save_every=15, amp=False)
+    task.weights = dataclasses.replace(task.weights, adv_start=10_000, recon_lr=3e-3)
+    Trainer(task, data, val, cfg, tmp_path / "run", progress=False).fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    train = [r for r in log if "loss" in r]
+    assert train[-1]["loss"] < 0.9 * train[0]["loss"], [r["loss"] for r in train]
+    assert "val_loss" in log[-1] and "val_mel_l1" in log[-1]
+    # a second Trainer on the same run directory resumes at step 30 and goes on to 40
+    again = VocosTask.create(TINY)
+    again.weights = task.weights
+    trainer = Trainer(again, data, val, dataclasses.replace(cfg, steps=40), tmp_path / "run", progress=False)
+    trainer.fit()
+    assert trainer.step == 40
+    steps = [r["step"] for r in (json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines())]
+    assert steps == sorted(steps) and steps[-1] == 40
+
+
+def test_adversarial_phase_trains_the_discriminators(tmp_path):
+    corpus = make_corpus(tmp_path)
+    torch.manual_seed(0)
+    task = VocosTask.create(TINY)
+    task.weights = GANWeights(stft=15.0, mel=45.0, adversarial=1.0, feature_matching=2.0, adv_start=0)
+    before = [p.detach().clone() for p in task.model.discriminator.parameters()]
+    data = VocoderSegments(corpus, "train", segment=2048)
+    cfg = TrainConfig(steps=2, batch_size=2, log_every=1, val_every=100, save_every=100, amp=False)
+    Trainer(task, data, None, cfg, tmp_path / "run", progress=False).fit()
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert all("d_loss" in r and "fm" in r and "g_adv" in r for r in log)
+    assert any(not torch.equal(a, b) for a, b in zip(before, task.model.discriminator.parameters()))
+
+
+@pytest.mark.parametrize("n_fft", [1000, 128])
+def test_config_refuses_an_fft_the_hop_does_not_divide(n_fft):
+    with pytest.raises(ValueError):
+        VocosConfig(n_fft=n_fft)
