@@ -108,8 +108,10 @@ def test_ar_least_squares_recovers_a_deterministic_rule():
     assert p_true.min() > 0.95, p_true.min()
 
 
-def test_pixelcnn_row_by_row_equals_the_whole_grid():
-    model = tiny_pixelcnn().eval()
+@pytest.mark.parametrize("make", [tiny_pixelcnn, lambda: tiny_pixelrnn("row")], ids=["pixelcnn", "row_lstm"])
+def test_row_by_row_sampling_path_equals_the_whole_grid(make):
+    model = make().eval()
+    assert model.samples_by_row and not tiny_pixelrnn("diagonal").samples_by_row
     x = torch.randint(0, K, (2, H, W))
     with torch.no_grad():
         whole = model(x)

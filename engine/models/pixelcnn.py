@@ -114,6 +114,8 @@ class GatedPixelCNN(nn.Module):
         return self.from_embedding(self.embed(x))
 
     # -- row by row (sampling): the vertical stack once per row, the horizontal stack once per step --------
+    samples_by_row = True
+
     def row_context(self, above: Tensor) -> list[Tensor]:
         """What the vertical stack gives the next row, per layer.  above: LongTensor[B x r x W] (r may be 0)."""
         b, rows, w = above.shape

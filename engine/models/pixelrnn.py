@@ -64,14 +64,22 @@ class RowLSTM(nn.Module):
         self.input_to_state = MaskedConv2d(d, 4 * d, (1, k), "B")
         self.state_to_state = nn.Conv1d(d, 4 * d, k, padding=k // 2)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def run(self, x: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """-> (hidden states [B x D x H x W], the last row's (h, c) [B x D x W])."""
         b, d, _, w = x.shape
         h = c = x.new_zeros(b, d, w)
         out = []
         for gates_in in self.input_to_state(x).unbind(2):  # unbind: one gradient buffer, not one per row
             h, c = _lstm(gates_in + self.state_to_state(h), c)
             out.append(h)
-        return torch.stack(out, dim=2)
+        return torch.stack(out, dim=2), (h, c)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.run(x)[0]
+
+    def step(self, row: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """One row [B x D x 1 x W] given the row above's (h, c) -> this row's (h, c)."""
+        return _lstm(self.input_to_state(row)[:, :, 0] + self.state_to_state(state[0]), state[1])
 
 
 def skew(x: Tensor) -> Tensor:
@@ -161,3 +169,30 @@ class PixelRNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.from_embedding(self.embed(x))
+
+    # -- row by row (sampling, Row LSTM only): the rows above once per row, the current row once per step ---
+    @property
+    def samples_by_row(self) -> bool:
+        return self.cfg.layer == "row"
+
+    def row_context(self, above: Tensor) -> dict[str, Tensor | list]:
+        """The rows above as the next row needs them.  above: LongTensor[B x r x W] (r may be 0)."""
+        b, rows, w = above.shape
+        tail = above[:, max(rows - self.cfg.first_kernel // 2, 0):]  # what the mask-A convolution reaches
+        if rows == 0:
+            zeros = self.embedding.weight.new_zeros(b, self.cfg.hidden, w)
+            return {"tail": tail, "states": [(zeros, zeros)] * len(self.lstms)}
+        x, states = self.position(self.first(self.embed(above))), []
+        for lstm, residual in zip(self.lstms, self.residuals):
+            out, state = lstm.run(x)
+            states.append(state)
+            x = x + residual(out)
+        return {"tail": tail, "states": states}
+
+    def row_logits(self, row: Tensor, context: dict[str, Tensor | list]) -> Tensor:
+        """Logits of one row given :meth:`row_context`.  row: LongTensor[B x 1 x W] -> [B x K x 1 x W]."""
+        x = self.position(self.first(self.embed(torch.cat([context["tail"], row], dim=1)))[:, :, -1:])
+        for lstm, residual, state in zip(self.lstms, self.residuals, context["states"]):
+            h, _ = lstm.step(x, state)
+            x = x + residual(h.unsqueeze(2))
+        return self.head(x)

@@ -92,7 +92,7 @@ def sample_steps(model: nn.Module, grid: torch.Tensor, todo: np.ndarray, tempera
     grid : LongTensor[B x H x W] (the B rows are sampled independently) -> the filled grid (a copy)
     """
     grid = grid.clone()
-    by_row = hasattr(model, "row_logits")  # the PixelCNN computes its vertical stack once per row
+    by_row = getattr(model, "samples_by_row", False)  # PixelCNN, Row LSTM: the rows above once per row
     context, context_row = None, -1
     for r, c in zip(*np.nonzero(todo)):
         if by_row:
