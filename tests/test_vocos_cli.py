@@ -79,3 +79,19 @@ def test_train_vocos_resumes_and_starts_from_a_checkpoint(tmp_path, monkeypatch)
     assert not all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), start.state_dict().values()))
     audio = trained.infer(torch.randn(1, 80, 4) - 5)
     assert list(audio.shape) == [1, 1024] and bool(np.isfinite(audio.numpy()).all())
+
+
+def test_vocode_defaults_to_vocos_once_its_checkpoint_is_installed(tmp_path, monkeypatch, capsys):
+    import soundfile as sf
+
+    from engine.ops.vocode import default_vocoder
+    from helpers.vocode import harmonic_note
+
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path / "ckpts"))
+    assert default_vocoder() == "griffinlim"  # nothing installed: the one that needs no weights
+    wav = tmp_path / "in.wav"
+    sf.write(wav, harmonic_note(330.0, 0.5, 1.0), 22050)
+    Vocos(TINY).save(tmp_path / "ckpts" / "vocos", card="# vocos\n")
+    assert default_vocoder() == "vocos"
+    assert main(["vocode", str(wav), "-o", str(tmp_path / "out.wav")]) == 0
+    assert "by vocos" in capsys.readouterr().out

@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 
 from engine.core.plots import mel_figure
-from engine.ops.vocode import MEL, VOCODERS, analyze_file, compare, is_available, load_mel
+from engine.ops.vocode import MEL, VOCODERS, analyze_file, compare, default_vocoder, is_available, load_mel
 
 from ..common import AppContext, model_call, user_errors
 
@@ -22,7 +22,9 @@ HEADERS = ["vocoder", "× real time", "MR-STFT distance ↓", "mel L1 ↓"]
 
 
 def _choices() -> list[tuple[str, str]]:
-    return [(LABELS[n] + ("" if is_available(n) else " (not trained)"), n) for n in VOCODERS]
+    default = default_vocoder()
+    return [(LABELS[n] + (" (default)" if n == default and n != "griffinlim" else "")
+             + ("" if is_available(n) else " (not trained)"), n) for n in VOCODERS]
 
 
 def _examples() -> list[list[str | None]]:

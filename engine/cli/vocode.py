@@ -23,7 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", nargs="?", help="audio file to analyse and resynthesize (WAV, FLAC, OGG, MP3)")
     p.add_argument("--mel", help="an [80, frames] natural-log mel .npy to vocode instead of an audio file")
-    p.add_argument("--vocoder", default="hifigan", choices=NAMES, help="which vocoder (default hifigan)")
+    p.add_argument("--vocoder", choices=NAMES,
+                   help="which vocoder (default: vocos when its checkpoint is installed, else hifigan, else griffinlim)")
     p.add_argument("-o", "--output", help="output WAV (22,050 Hz)")
     p.add_argument("--list", action="store_true", help="list the vocoders and whether each is installed")
     p.add_argument("--checkpoint", help="a checkpoint directory to use instead of checkpoints/NAME")
@@ -113,7 +114,7 @@ def run_vocode(args: argparse.Namespace) -> int:
     from ..core.audio import save_wav
     from ..core.device import resolve_device
     from ..core.metrics import mel_distance, mr_stft_distance
-    from ..ops.vocode import MEL, analyze_file, load_mel, synthesize
+    from ..ops.vocode import MEL, analyze_file, default_vocoder, load_mel, synthesize
 
     device = resolve_device(args.device)
     reference = None
@@ -121,6 +122,7 @@ def run_vocode(args: argparse.Namespace) -> int:
         mel = load_mel(args.mel)
     else:
         reference, mel = analyze_file(args.input)
+    args.vocoder = args.vocoder or default_vocoder()
     result = synthesize(mel, args.vocoder, device, checkpoint=args.checkpoint, **_options(args))
     save_wav(args.output, result.audio, MEL.sample_rate)
     line = f"{args.output}: {result.seconds:.2f} s by {args.vocoder} at {result.rtf:.1f}x real time"

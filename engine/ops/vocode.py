@@ -81,6 +81,15 @@ def is_available(name: str) -> bool:
     return not cls.needs_checkpoint or (checkpoint_dir(name) / "model.safetensors").exists()
 
 
+# the default vocoder, best first: the first whose checkpoint is installed (Griffin-Lim needs none)
+PREFERRED = ("vocos", "hifigan", "griffinlim")
+
+
+def default_vocoder() -> str:
+    """The vocoder ``latentlab vocode`` and the Vocode tab use unless told: the first installed of ``PREFERRED``."""
+    return next(name for name in PREFERRED if is_available(name))
+
+
 def load_vocoder(name: str, device: torch.device | str | None = None, checkpoint: str | Path | None = None):
     """A ready-to-run vocoder (eval mode, on ``device``; None: CUDA when present, else CPU); cached.
 
