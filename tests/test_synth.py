@@ -109,3 +109,15 @@ def test_midi_hz_round_trip():
     pitches = torch.tensor([21.0, 60.0, 69.0, 108.0])
     assert torch.allclose(hz_to_midi(midi_to_hz(pitches)), pitches, atol=1e-4)
     assert float(midi_to_hz(69.0)) == 440.0
+
+
+def test_reverb_taps_past_max_taps_never_sound_nor_learn():
+    reverb = Reverb(SR, seconds=0.1, max_taps=400)
+    with torch.no_grad():
+        reverb.ir[400:] = 1.0  # whatever lies past max_taps
+    impulse = torch.zeros(1, 2000)
+    impulse[0, 0] = 1.0
+    out = reverb(impulse)
+    assert float(out[0, 400:].abs().max()) < 1e-6  # FFT round-off only
+    out.sum().backward()
+    assert float(reverb.ir.grad[400:].abs().max()) == 0.0 and float(reverb.ir.grad[1:400].abs().min()) > 0

@@ -46,6 +46,7 @@ class DDSPConfig:
     n_harmonics: int = 60
     noise_bands: int = 65
     reverb_seconds: float = 1.0  # 0 = no reverb
+    decoder_window: int = 64  # control frames the GRU runs from a zero state (the training crop's length)
 
     @property
     def z_stride(self) -> int:
@@ -94,16 +95,39 @@ class Decoder(nn.Module):
         self.out = nn.Linear(cfg.hidden, 1 + cfg.n_harmonics + cfg.noise_bands)
         self.splits = (1, cfg.n_harmonics, cfg.noise_bands)
 
-    def forward(self, f0_scaled: Tensor, loudness_scaled: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, f0_scaled: Tensor, loudness_scaled: Tensor, z: Tensor) -> Tensor:
         """f0_scaled, loudness_scaled : Tensor[B x n x 1]; z : Tensor[B x n x latent].
 
-        Returns amplitude [B x 1 x n], harmonic distribution [B x K x n], noise magnitudes [B x bands x n].
+        Returns the controls Tensor[B x n x (1 + K + bands)], all positive: overall amplitude, harmonic
+        distribution, noise magnitudes.
         """
         h = torch.cat([self.f0_mlp(f0_scaled), self.loudness_mlp(loudness_scaled), self.z_mlp(z)], dim=-1)
         g, _ = self.gru(h)
         raw = self.out(self.out_mlp(torch.cat([g, h], dim=-1))).float()
-        amplitude, distribution, noise = raw.transpose(1, 2).split(self.splits, dim=1)
-        return exp_sigmoid(amplitude), exp_sigmoid(distribution), exp_sigmoid(noise - 5.0)
+        amplitude, distribution, noise = raw.split(self.splits, dim=-1)
+        return torch.cat([exp_sigmoid(amplitude), exp_sigmoid(distribution), exp_sigmoid(noise - 5.0)], dim=-1)
+
+
+def windowed(decoder: Decoder, inputs: Tensor, window: int) -> Tensor:
+    """Run ``decoder`` over half-overlapping windows of ``window`` frames, each from a zero GRU state, and
+    cross-fade their outputs (Hann weights): a long note is decoded in the regime the decoder was trained in.
+
+    inputs : Tensor[B x n x (2 + latent)]: scaled f0, scaled loudness, then z, per frame
+    returns Tensor[B x n x D] the decoder's controls
+    """
+    batch, n, _ = inputs.shape
+    hop = window // 2
+    count = -(-(n - window) // hop) + 1
+    padded = F.pad(inputs.transpose(1, 2), (0, (count - 1) * hop + window - n), mode="replicate")
+    frames = padded.unfold(-1, window, hop)  # [B x C x count x window]
+    frames = frames.permute(0, 2, 3, 1).reshape(batch * count, window, -1)
+    out = decoder(frames[..., :1], frames[..., 1:2], frames[..., 2:])  # [(B count) x window x D]
+    weight = torch.hann_window(window, periodic=False, device=inputs.device) + 1e-3
+    out = (out * weight[:, None]).view(batch, count, window, -1).permute(0, 3, 2, 1)  # [B x D x window x count]
+    total = (count - 1) * hop + window
+    summed = F.fold(out.reshape(batch, -1, count), (1, total), (1, window), stride=(1, hop))
+    norm = F.fold(weight[None, :, None].expand(1, window, count), (1, total), (1, window), stride=(1, hop))
+    return (summed / norm).view(batch, -1, total)[..., :n].transpose(1, 2)
 
 
 class DDSPAutoencoder(nn.Module):
@@ -116,7 +140,8 @@ class DDSPAutoencoder(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = Decoder(config)
-        self.reverb = Reverb(config.sample_rate, config.reverb_seconds) if config.reverb_seconds > 0 else None
+        self.reverb = (Reverb(config.sample_rate, config.reverb_seconds, max_taps=config.decoder_window * config.hop)
+                       if config.reverb_seconds > 0 else None)
         basis = librosa.filters.mel(sr=config.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels)
         self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)  # [n_mels x n_fft // 2 + 1]
 
@@ -154,7 +179,13 @@ class DDSPAutoencoder(nn.Module):
         n = f0.shape[-1]
         f0_scaled = (hz_to_midi(f0) / 127.0).unsqueeze(-1)
         loudness_scaled = (loudness / LOUDNESS_RANGE_DB + 1.0).unsqueeze(-1)
-        amplitude, distribution, noise = self.decoder(f0_scaled, loudness_scaled, self.upsample_z(z, n))
+        z_up = self.upsample_z(z, n)
+        window = self.config.decoder_window
+        if n <= window:
+            out = self.decoder(f0_scaled, loudness_scaled, z_up)
+        else:
+            out = windowed(self.decoder, torch.cat([f0_scaled, loudness_scaled, z_up], dim=-1), window)
+        amplitude, distribution, noise = out.transpose(1, 2).split(self.decoder.splits, dim=1)
         return {"f0": f0, "amplitude": amplitude, "distribution": distribution, "noise": noise}
 
     def synthesize(self, controls: dict[str, Tensor], generator: torch.Generator | None = None) -> Tensor:

@@ -113,11 +113,17 @@ def filtered_noise(magnitudes: Tensor, hop: int, generator: torch.Generator | No
 
 
 class Reverb(nn.Module):
-    """A learnable impulse response (``seconds`` long) added to the dry signal: ``y = x + x * ir``."""
+    """A learnable impulse response (``seconds`` long) added to the dry signal: ``y = x + x * ir``.
 
-    def __init__(self, sample_rate: int, seconds: float = 1.0):
+    max_taps : use only the first ``max_taps`` taps (the training crop's length). Longer lags never meet a
+        training signal, so they would learn nothing but the FFT's round-off, which Adam's normalisation
+        turns into a random walk; they are kept out of every forward pass, in training and at inference.
+    """
+
+    def __init__(self, sample_rate: int, seconds: float = 1.0, max_taps: int | None = None):
         super().__init__()
         n = int(sample_rate * seconds)
+        self.taps = n if max_taps is None else min(n, max_taps)
         t = torch.arange(n) / sample_rate
         init = torch.randn(n, generator=torch.Generator().manual_seed(0)) * 1e-2 * torch.exp(-t / 0.1)
         init[0] = 0.0
@@ -125,7 +131,7 @@ class Reverb(nn.Module):
 
     def forward(self, audio: Tensor) -> Tensor:
         """audio : Tensor[B x T] -> Tensor[B x T]"""
-        ir = self.ir.float()
+        ir = self.ir.float()[: self.taps]
         ir = torch.cat([ir.new_zeros(1), ir[1:]])  # the direct path is the dry signal itself
         size = audio.shape[-1] + ir.shape[-1] - 1
         n_fft = 1 << (size - 1).bit_length()
