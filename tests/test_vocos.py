@@ -10,7 +10,7 @@ from engine.core.mel import CLAMP, MelConfig, magnitude, mel_spectrogram, mel_to
 from engine.data.vocode import VocoderSegments
 from engine.models.vocoders.vocos import Vocos, VocosConfig
 from engine.nn.convnext import ConvNeXtBackbone, ConvNeXtBlock
-from engine.nn.spectral import istft, stft
+from engine.nn.spectral import anti_wrap, istft, phase_losses, stft
 from engine.train import TrainConfig, Trainer
 from engine.train.vocode_gan import GANWeights
 from engine.train.vocode_vocos import VocosTask
@@ -50,6 +50,19 @@ def test_istft_runs_in_float32_under_bfloat16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = istft(spec)
     assert y.dtype == torch.float32
+
+
+def test_phase_losses_ignore_wrapping_and_see_shifts():
+    phase = torch.rand(2, 9, 12, generator=torch.Generator().manual_seed(0)) * 2 * torch.pi
+    assert all(float(x) < 1e-5 for x in phase_losses(phase + 4 * torch.pi, phase))  # the same phases
+    assert torch.allclose(anti_wrap(torch.tensor([0.5, 2 * torch.pi - 0.5, -3.0])), torch.tensor([0.5, 0.5, 3.0]))
+    # a constant offset is an instantaneous-phase error only: group delay and frequency are unchanged
+    ip, gd, iaf = phase_losses(phase + 1.0, phase)
+    assert abs(float(ip) - 1.0) < 1e-5 and float(gd) < 1e-5 and float(iaf) < 1e-5
+    # a linear ramp along time is a frequency error (and no group-delay error)
+    ramp = 0.3 * torch.arange(12.0)
+    ip, gd, iaf = phase_losses(phase + ramp, phase)
+    assert abs(float(iaf) - 0.3) < 1e-5 and float(gd) < 1e-5
 
 
 def test_convnext_block_starts_near_identity_and_keeps_shape():
@@ -126,6 +139,20 @@ def test_tiny_training_lowers_the_loss_and_resumes(tmp_path):
     assert trainer.step == 40
     steps = [r["step"] for r in (json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines())]
     assert steps == sorted(steps) and steps[-1] == 40
+
+
+def test_phase_losses_join_the_generator_loss_when_weighted(tmp_path):
+    corpus = make_corpus(tmp_path)
+    torch.manual_seed(0)
+    task = VocosTask.create(TINY)
+    task.phase_weight = 2.0
+    data = VocoderSegments(corpus, "train", segment=2048)
+    cfg = TrainConfig(steps=2, batch_size=2, log_every=1, val_every=100, save_every=100, amp=False)
+    Trainer(task, data, None, cfg, tmp_path / "run", progress=False).fit()
+    r = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()][0]
+    assert abs(r["aux"] - 2.0 * (r["ip"] + r["gd"] + r["iaf"])) < 1e-4
+    w = task.weights
+    assert abs(r["loss"] - (w.stft * r["stft"] + w.mel * r["mel_l1"] + r["aux"])) < 1e-3 * r["loss"]
 
 
 def test_adversarial_phase_trains_the_discriminators(tmp_path):

@@ -52,3 +52,20 @@ def _envelope(n_fft: int, hop: int, n: int, device: str) -> Tensor:
     squared = (_window(n_fft, device) ** 2)[None, :, None].expand(1, n_fft, n)
     length = (n - 1) * hop + n_fft
     return F.fold(squared, (1, length), (1, n_fft), stride=(1, hop)).reshape(length).clamp(min=1e-11)
+
+
+def anti_wrap(x: Tensor) -> Tensor:
+    """|x - 2 pi round(x / 2 pi)|: the distance between two phases, whatever their wrapping (0 to pi)."""
+    return torch.abs(x - 2 * torch.pi * torch.round(x / (2 * torch.pi)))
+
+
+def phase_losses(phase: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """APNet's anti-wrapping phase losses (Ai & Ling 2023) between a predicted and a reference phase spectrum.
+
+    phase, target : Tensor[B x bins x N] (radians). Returns three scalars: the instantaneous phase error, the
+    group-delay error (the error's difference along frequency) and the instantaneous-frequency error (its
+    difference along time), each the mean anti-wrapped distance: 0 for equal phases, pi / 2 for unrelated ones.
+    """
+    error = phase - target
+    return (anti_wrap(error).mean(), anti_wrap(torch.diff(error, dim=1)).mean(),
+            anti_wrap(torch.diff(error, dim=2)).mean())

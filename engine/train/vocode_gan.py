@@ -132,6 +132,8 @@ class GANVocoderTask(VocoderTask):
             out["d_loss"] = d_loss.detach()
         out.update(self.reconstruction(fake, batch))
         g_loss = w.stft * out["stft"] + w.mel * out["mel_l1"]
+        if "aux" in out:  # a recipe's own extra reconstruction terms, already weighted (Vocos: phase losses)
+            g_loss = g_loss + out["aux"]
         if adversarial:
             self._d_requires_grad(False)
             with torch.no_grad():

@@ -65,6 +65,7 @@ class Vocos(Vocoder):
             basis = mel_basis(MEL) if c.n_fft == MEL.n_fft else torch.zeros(c.n_mels, self.bins)
             self.register_buffer("inverse_basis", torch.linalg.pinv(basis), persistent=False)
         self.bf16 = False  # bfloat16 autocast of the backbone (the task turns it on for CPU training)
+        self.last_phase: Tensor | None = None  # the phase of the last training forward, [B x bins x N]
 
     def spectrum(self, mel: Tensor) -> Tensor:
         """The predicted complex STFT. mel : Tensor[B x 80 x N] -> complex Tensor[B x (n_fft // 2 + 1) x N]."""
@@ -76,6 +77,8 @@ class Vocos(Vocoder):
                 prior = torch.matmul(self.inverse_basis, torch.exp(mel.float())).clamp(min=CLAMP)
                 log_mag = log_mag + torch.log(prior)
             magnitude = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
+            if self.training:
+                self.last_phase = phase  # for the recipe's phase losses (engine.train.vocode_vocos)
             return torch.polar(magnitude, phase)
 
     def forward(self, mel: Tensor) -> Tensor:
