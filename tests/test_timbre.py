@@ -194,3 +194,12 @@ def test_ddsp_encode_npz_carries_the_tracks_and_decode_plays_them(tmp_path, monk
     capsys.readouterr()
     assert main(["timbre", "decode", str(tmp_path / "bad.npz"), "-o", str(tmp_path / "x.wav")]) == 1
     assert "holds no array 'z'" in capsys.readouterr().err
+
+
+def test_a_clip_without_pitch_is_a_clear_error_unless_a_pitch_is_set():
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, timbre.NOTE_SAMPLES).astype(np.float32)
+    with pytest.raises(LatentLabError, match="no steady pitch"):
+        timbre.f0_track(noise)
+    assert np.allclose(timbre.f0_track(noise, 69), 440.0)
+    tracked = timbre.f0_track(timbre.prepare(_tone(57), RATE))
+    assert tracked.shape == (500,) and abs(float(np.median(tracked)) - 220.0) < 2

@@ -52,6 +52,7 @@ MODELS = {"timbre_ddsp": "DDSP harmonic-plus-noise autoencoder", "timbre": "NSyn
 DDSP_ARCH = "ddsp_timbre_ae"
 DEFAULT_LOUDNESS_DB = -30.0  # the DDSP decoder's loudness when an embedding comes without one
 TRACK_SEMITONES = 3  # pYIN follows an upload's f0 this far either side of its estimated pitch
+MIN_VOICED = 0.1  # a clip with fewer voiced frames than this (of its sounding ones) has no pitch to follow
 TimbreModel = NSynthAutoencoder | DDSPAutoencoder
 # Bundled example notes (NSynth layout), made by
 # `latentlab data notes -o assets/notes --programs 0 24 40 56 73 81 --pitches 60 67 --velocities 100 --no-split`
@@ -244,8 +245,10 @@ def f0_track(audio: np.ndarray, pitch: int | None = None, hop: int = 128) -> np.
                                  fmax=librosa.midi_to_hz(high), sr=SAMPLE_RATE, frame_length=1024, hop_length=hop)
     f0 = f0[:frames]
     good = voiced[:frames] & np.isfinite(f0)
-    if not good.any():
-        return np.full(frames, midi_to_hz(float(centre)), dtype=np.float32)
+    sounding = librosa.feature.rms(y=np.asarray(audio, dtype=np.float32), frame_length=1024, hop_length=hop)[0]
+    sounding = sounding[:frames] >= 0.01 * sounding.max()
+    if good.sum() < MIN_VOICED * max(1, sounding.sum()):
+        raise LatentLabError("found no steady pitch in the clip (noise or percussion?); set the pitch to play it at")
     index = np.arange(frames)
     return np.interp(index, index[good], f0[good]).astype(np.float32)
 
