@@ -110,6 +110,11 @@ def _device(model: TimbreModel) -> torch.device:
     return next(model.parameters()).device
 
 
+def _autocast(model: TimbreModel):
+    """bf16 autocast for the DDSP encoder and decoder, as they trained (its synthesizer runs in float32)."""
+    return torch.autocast(_device(model).type, dtype=torch.bfloat16, enabled=is_ddsp(model))
+
+
 def is_ddsp(model: TimbreModel) -> bool:
     """Whether ``model`` is the DDSP autoencoder (f0 and loudness inputs, no sampling)."""
     return isinstance(model, DDSPAutoencoder)
@@ -273,7 +278,8 @@ def encode(model: TimbreModel, audio: np.ndarray | Sequence[np.ndarray]) -> np.n
     x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
     single = x.dim() == 1
     x = x.reshape(-1, x.shape[-1])
-    z = model.encode((x if is_ddsp(model) else mulaw_encode(x)).to(_device(model)))
+    with _autocast(model):
+        z = model.encode((x if is_ddsp(model) else mulaw_encode(x)).to(_device(model))).float()
     z = z.cpu().numpy()
     return z[0] if single else z
 
@@ -361,7 +367,8 @@ def _decode_ddsp(model: DDSPAutoencoder, z: torch.Tensor, pitches: torch.Tensor,
     loud_t = track(loudness, np.full(batch, DEFAULT_LOUDNESS_DB, dtype=np.float32), "loudness")
     generator = torch.Generator(device=_device(model)).manual_seed(0 if seed is None else int(seed))
     dev = _device(model)
-    audio = model.decode(z, f0_t.to(dev), loud_t.to(dev), generator=generator if seed is not None else None)
+    with _autocast(model):
+        audio = model.decode(z, f0_t.to(dev), loud_t.to(dev), generator=generator if seed is not None else None)
     return np.clip(audio.cpu().numpy(), -1.0, 1.0).astype(np.float32)
 
 
