@@ -55,3 +55,15 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FINAL" in result.stdout
     assert (tmp_path / "ddp" / "state.safetensors").exists()
+
+
+def test_logged_seconds_adds_the_stretches_of_a_resumed_run(tmp_path):
+    import json
+
+    from engine.train.loop import logged_seconds
+
+    lines = [{"step": 50, "time": 10.0}, {"step": 50, "val_loss": 1.0}, {"step": 100, "time": 20.0},
+             {"step": 150, "time": 4.0}, {"step": 200, "time": 9.5}]  # resumed after step 100
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert logged_seconds(tmp_path) == 29.5
+    assert logged_seconds(tmp_path / "none") == 0.0

@@ -351,6 +351,22 @@ class Trainer:
         return self.last_metrics
 
 
+def logged_seconds(run_dir: str | Path) -> float:
+    """Wall-clock seconds a run has trained, from its ``log.jsonl``: each process's ``time`` counts from its own
+    start, so the run's total is the sum of every stretch's last value."""
+    log = Path(run_dir) / LOG_FILE
+    total, last = 0.0, 0.0
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            t = json.loads(line).get("time")
+            if t is None:
+                continue
+            if t < last:  # a resumed process started its clock again
+                total += last
+            last = t
+    return total + last
+
+
 def train_config_from_args(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """``cfg`` with the non-None CLI overrides applied (e.g. ``--steps``, ``--batch-size``)."""
     values = {k: v for k, v in overrides.items() if v is not None and k in {f.name for f in dataclasses.fields(cfg)}}

@@ -25,7 +25,7 @@ from ..core.errors import LatentLabError
 from ..data.timbre import AUDIO_DIR, NOTE_SAMPLES, read_examples, read_note, split_dir
 from ..models.ddsp import DDSPAutoencoder, DDSPConfig
 from ..nn.synth import midi_to_hz, multiscale_spectral_loss
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, logged_seconds, train_config_from_args
 from .timbre import describe_data, fixed_subset, last_logged
 
 ARCH = "ddsp_timbre_ae"
@@ -150,7 +150,9 @@ def train_ddsp(
     if not trainer.is_main:
         return Path(out)
     extra = {"trained_steps": trainer.step, "crop": CROP, "data": str(data), "train_notes": len(train_set.notes),
-             "last_metrics": last_logged(run_dir), "cpu_bf16": cfg.cpu_bf16}
+             "last_metrics": last_logged(run_dir), "cpu_bf16": cfg.cpu_bf16,
+             "train_hours": round(logged_seconds(run_dir) / 3600, 2), "threads": torch.get_num_threads(),
+             "device": str(trainer.device)}
     return save_checkpoint(out, kind="timbre", arch=ARCH, config=model_cfg, tensors=model.state_dict(),
                            extra=extra, card=card_text(model_cfg, cfg, extra))
 
@@ -173,7 +175,9 @@ interpolates z, the pitch (in semitones) and the loudness (in dB). {params:,} pa
 Adam lr {cfg.lr} x {cfg.lr_decay} per step (floor {cfg.lr_min}), batch {cfg.batch_size} crops of {extra['crop']} samples,
 gradient clip {cfg.grad_clip}, multi-scale spectral loss (FFT 2048..64, linear + log magnitudes). Training f0 is each
 note's MIDI pitch. bf16 autocast on the CPU for the encoder and decoder: {extra['cpu_bf16']} (the synthesizer and the
-loss in float32). {extra['trained_steps']} steps. The run resumes from its state in `--run-dir`; `--init timbre_ddsp`
+loss in float32). {extra['trained_steps']} steps in {extra['train_hours']} h of wall-clock time on {extra['device']}
+({extra['threads']} thread(s) at export; {3600 * extra['train_hours'] / max(1, extra['trained_steps']):.2f} s a step
+on average, on a 2-core machine shared with other work). The run resumes from its state in `--run-dir`; `--init timbre_ddsp`
 starts a new run from these weights."""
     figures = (f"{VAL_CROPS} fixed validation crops, at the last validation: train spectral loss "
                f"{m.get('loss', float('nan')):.3f}, validation spectral loss {m.get('val_loss', float('nan')):.3f}.")
