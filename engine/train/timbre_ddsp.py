@@ -151,8 +151,7 @@ def train_ddsp(
         return Path(out)
     extra = {"trained_steps": trainer.step, "crop": CROP, "data": str(data), "train_notes": len(train_set.notes),
              "last_metrics": last_logged(run_dir), "cpu_bf16": cfg.cpu_bf16,
-             "train_hours": round(logged_seconds(run_dir) / 3600, 2), "threads": torch.get_num_threads(),
-             "device": str(trainer.device)}
+             "train_hours": round(logged_seconds(run_dir) / 3600, 2), "device": str(trainer.device)}
     return save_checkpoint(out, kind="timbre", arch=ARCH, config=model_cfg, tensors=model.state_dict(),
                            extra=extra, card=card_text(model_cfg, cfg, extra))
 
@@ -170,16 +169,21 @@ harmonic oscillator bank ({model_cfg.n_harmonics} harmonics, those above Nyquist
 generator ({model_cfg.noise_bands} bands){reverb}. f0 is an input, so the output keeps the pitch it is given; a morph
 interpolates z, the pitch (in semitones) and the loudness (in dB). {params:,} parameters
 ({params * 4 / 2**20:.1f} MB as float32)."""
-    recipe = f"""    latentlab train timbre --arch ddsp --data {extra['data']} --steps {extra['trained_steps']}
+    recipe = f"""```
+latentlab train timbre --arch ddsp --data {extra['data']} --steps {extra['trained_steps']}
+```
 
 Adam lr {cfg.lr} x {cfg.lr_decay} per step (floor {cfg.lr_min}), batch {cfg.batch_size} crops of {extra['crop']} samples,
 gradient clip {cfg.grad_clip}, multi-scale spectral loss (FFT 2048..64, linear + log magnitudes). Training f0 is each
 note's MIDI pitch. bf16 autocast on the CPU for the encoder and decoder: {extra['cpu_bf16']} (the synthesizer and the
 loss in float32). {extra['trained_steps']} steps in {extra['train_hours']} h of wall-clock time on {extra['device']}
-({extra['threads']} thread(s) at export; {3600 * extra['train_hours'] / max(1, extra['trained_steps']):.2f} s a step
-on average, on a 2-core machine shared with other work). The run resumes from its state in `--run-dir`; `--init timbre_ddsp`
+({3600 * extra['train_hours'] / max(1, extra['trained_steps']):.2f} s a step on average, on a 2-core machine shared
+with other work). The run resumes from its state in `--run-dir`; `--init timbre_ddsp`
 starts a new run from these weights."""
     figures = (f"{VAL_CROPS} fixed validation crops, at the last validation: train spectral loss "
-               f"{m.get('loss', float('nan')):.3f}, validation spectral loss {m.get('val_loss', float('nan')):.3f}.")
+               f"{m.get('loss', float('nan')):.3f}, validation spectral loss {m.get('val_loss', float('nan')):.3f}.\n\n"
+               "For comparison, the NSynth WaveNet autoencoder (`--arch nsynth`) after 900 CPU steps measured an "
+               "MR-STFT distance of 3.61 and kept the pitch of 0 of 10 validation notes (`latentlab bench timbre "
+               "--data data/notes --notes 10 --model runs/export_timbre`, an earlier session).")
     return render_card("timbre_ddsp — DDSP harmonic-plus-noise timbre autoencoder", intro,
                        [("Data", describe_data(extra["data"])), ("Recipe", recipe), ("Training figures", figures)])
