@@ -160,10 +160,11 @@ def _pcm_close(path: str, expected: np.ndarray) -> None:
     np.testing.assert_allclose(wave, np.clip(expected, -1, 1), atol=2e-3)
 
 
-def test_timbre_morph_and_its_steps(client):
+@pytest.mark.parametrize("model", ["timbre_ddsp", "timbre"])  # the shipped DDSP model, a tiny NSynth one
+def test_timbre_morph_and_its_steps(client, model):
     a, b = NOTES["brass_synthetic_056"], NOTES["flute_synthetic_073"]
     na, nb = timbre.prepare(a.path), timbre.prepare(b.path)
-    result = client.predict(a.instrument, None, b.instrument, None, 60, 3, api_name="/timbre_morph")
+    result = client.predict(a.instrument, None, b.instrument, None, 60, 3, model, api_name="/timbre_morph")
     plot_a, plot_b, plot_z, position, morph, morph_plot, mix, mix_plot = result
     assert all(_is_plot(p) for p in (plot_a, plot_b, plot_z, morph_plot, mix_plot))
     assert position["value"] == 1 and position["maximum"] == 2  # the slider moves to the middle of 3 steps
@@ -199,6 +200,9 @@ def test_timbre_bad_input(client, tmp_path):
     _answers_after(client, lambda: client.predict("brass_synthetic_056", "flute_synthetic_073", "guitar_synthetic_024",
                                                   "keyboard_synthetic_000", 60, 9, api_name="/timbre_grid"),
                    "greater than maximum")
+    _answers_after(client, lambda: client.predict("brass_synthetic_056", None, "flute_synthetic_073", None, 60, 3,
+                                                  "no_such_model", api_name="/timbre_morph"),
+                   "no_such_model")
 
 
 # -- Translate ------------------------------------------------------------------------------------
