@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile as sf
 from gradio_client import Client, handle_file
@@ -71,7 +72,7 @@ def _answers_after(client: Client, bad_call, message: str) -> None:
 
 
 ENDPOINTS = {"/list_models", "/interpolate", "/interpolation_grid", "/apply_attributes", "/sample_melodies",
-             "/timbre_morph", "/timbre_morph_step", "/timbre_grid", "/timbre_grid_cell", "/translate", "/vocode"}
+             "/continue_melody", "/inpaint_melody", "/timbre_morph", "/timbre_morph_step", "/timbre_grid", "/timbre_grid_cell", "/translate", "/vocode"}
 
 
 def test_every_named_endpoint_is_tested_here(client):
@@ -149,6 +150,48 @@ def test_melody_bad_input(client, tmp_path):
     _answers_after(client, lambda: client.predict(None, None, EXAMPLES[0].stem, EXAMPLES[1].stem, "mel_2bar", 99,
                                                   0.0, "slerp", api_name="/interpolate"),
                    "greater than maximum")
+
+
+# -- Melodies: Continue / Inpaint -------------------------------------------------------------------
+
+
+def test_continue_melody_keeps_the_prompt(client):
+    example = EXAMPLES[0]
+    source = melody_from_midi(example)
+    plot, audio, midi = client.predict(None, example.stem, "pixelcnn_16bar", 2, 1.0, 3, api_name="/continue_melody")
+    assert _is_plot(plot)
+    result = melody_from_midi(midi)
+    assert len(result) == len(source) + 2 * 16 and np.array_equal(result[: len(source)], source)
+    again = melody_from_midi(client.predict(None, example.stem, "pixelcnn_16bar", 2, 1.0, 3, api_name="/continue_melody")[2])
+    assert np.array_equal(result, again)  # seeded
+    wave, rate = _wav(audio)
+    assert rate == MELODY_RATE and np.abs(wave).max() > SILENCE
+
+
+def test_inpaint_melody_changes_only_the_masked_bar(client):
+    example = EXAMPLES[0]
+    source = melody_from_midi(example)
+    plot, audio, midi = client.predict(handle_file(str(example)), None, "ar_16bar", "2", 4, 1.0, 0,
+                                       api_name="/inpaint_melody")
+    result = melody_from_midi(midi)
+    assert len(result) == len(source)
+    assert np.array_equal(result[:16], source[:16]) and np.array_equal(result[32:], source[32:])
+    assert _is_plot(plot) and _wav(audio)[1] == MELODY_RATE
+
+
+def test_continue_inpaint_bad_input(client, tmp_path):
+    empty = tmp_path / "empty.mid"
+    pretty_midi.PrettyMIDI().write(str(empty))
+    _answers_after(client, lambda: client.predict(handle_file(str(empty)), None, "pixelcnn_16bar", 2, 1.0, 0,
+                                                  api_name="/continue_melody"),
+                   "holds no notes")
+    bars = len(melody_from_midi(EXAMPLES[0])) // 16
+    _answers_after(client, lambda: client.predict(None, EXAMPLES[0].stem, "pixelcnn_16bar", f"1-{bars}", 4, 1.0, 0,
+                                                  api_name="/inpaint_melody"),
+                   "the mask covers all")
+    long = next(p for p in EXAMPLES if len(melody_from_midi(p)) == 16 * 16)
+    _answers_after(client, lambda: client.predict(None, long.stem, "pixelcnn_16bar", 1, 1.0, 0, api_name="/continue_melody"),
+                   "holds at most 16 bars")
 
 
 # -- Timbre ---------------------------------------------------------------------------------------

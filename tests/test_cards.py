@@ -55,8 +55,10 @@ def test_every_shipped_card_shows_its_recorded_figures():
         text = "\n".join(body for _, body in figure_sections(m.card))
         assert text, f"{m.name}: no measured figures in its card"
         figures = read_config(m.path).get("extra", {}).get("figures")
-        if figures:  # MusicVAE cards: the accuracy the checkpoint records is the one shown
+        if figures and "argmax_accuracy" in figures:  # MusicVAE cards: the accuracy the checkpoint records is the one shown
             assert f"{figures['argmax_accuracy']:.4f}" in text, m.name
+        if figures and "bits_per_step" in figures:  # grid-model cards (PixelCNN, PixelRNN, AR(p)): the likelihood
+            assert f"{figures['bits_per_step']:.4f} bits per 16th step" in text, m.name
         if m.kind == "vocoder":  # vocoder cards: the model's own row of the side-by-side bench
             assert f"| {m.name} |" in text, m.name
 

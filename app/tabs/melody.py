@@ -92,8 +92,8 @@ def _continue_inpaint(ctx: AppContext, names: list[str], grid_models: list[str])
     default = continuation.DEFAULT_MODEL if continuation.DEFAULT_MODEL in grid_models else grid_models[0]
     with gr.Row():
         with gr.Column():
-            upload = gr.File(label="Melody (.mid)", file_types=[".mid", ".midi"], type="filepath")
-            example = gr.Dropdown(names, value=names[0] if names else None, label="…or an example")
+            upload = gr.File(label="Melody to continue or inpaint (.mid)", file_types=[".mid", ".midi"], type="filepath")
+            example = gr.Dropdown(names, value=names[0] if names else None, label="…or an example melody")
         with gr.Column():
             grid_model = gr.Dropdown(grid_models, value=default, label="Model")
             temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.05, label="Temperature (0 = most likely step)")
@@ -107,8 +107,8 @@ def _continue_inpaint(ctx: AppContext, names: list[str], grid_models: list[str])
         inpaint_go = gr.Button("Inpaint", variant="primary")
     roll = gr.Plot(label="Input and result")
     with gr.Row():
-        audio = gr.Audio(label="Result", type="numpy", interactive=False)
-        midi = gr.File(label="MIDI download")
+        audio = gr.Audio(label="Continued / inpainted audio", type="numpy", interactive=False)
+        midi = gr.File(label="Continued / inpainted MIDI")
 
     def _outputs(source: np.ndarray, result: np.ndarray, title: str, stem: str, progress):
         progress(0.7, desc="rendering audio")

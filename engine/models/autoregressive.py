@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-FLOORS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # probability floors tried when fitting
+FLOORS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # probability floors tried when fitting
 
 
 @dataclass

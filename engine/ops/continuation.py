@@ -152,9 +152,11 @@ def continue_melody(gm: GridModel, melody: np.ndarray, bars: int, temperature: f
     if bars < 1:
         raise LatentLabError(f"continue by at least 1 bar (got {bars})")
     if have + bars > gm.max_bars:
+        room, keep = gm.max_bars - have, gm.max_bars - bars
+        advice = ([f"continue by at most {room} bars"] if room > 0 else []) + ([f"give it its last {keep} bars"] if keep > 0 else [])
         raise LatentLabError(
             f"the melody has {have} bars and {bars} more make {have + bars}, but {gm.name} holds at most {gm.max_bars} "
-            f"bars: continue by at most {max(gm.max_bars - have, 0)} bars, or give it the last {max(gm.max_bars - bars, 1)} bars"
+            f"bars: {' or '.join(advice) or 'give it fewer bars and continue by fewer'}"
         )
     return continue_grid(gm.model, m, bars, temperature, seed)
 

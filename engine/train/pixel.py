@@ -33,7 +33,7 @@ from ..data.pianoroll import GridWindows
 from ..models.autoregressive import ARCHS, ARConfig
 from ..models.pixelcnn import PixelCNNConfig
 from ..models.pixelrnn import PixelRNNConfig
-from .loop import TrainConfig, Trainer, TrainTask
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, logged_seconds
 
 LN2 = math.log(2.0)
 AR_HELD_OUT = 2000  # training windows (not fitted) on which AR(p) chooses its probability floor
@@ -59,18 +59,12 @@ RECIPES: dict[str, GridRecipe] = {
     # Paper (CIFAR-10): 15 layers of 128 channels (gated PixelCNN), 12 layers of 128 (PixelRNN). Here far smaller.
     "pixelcnn_16bar": GridRecipe("pixelcnn", PixelCNNConfig(channels=32, skip_channels=64, layers=8, kernel=5),
                                  _train(3600), description="gated PixelCNN"),
-    "row_lstm_16bar": GridRecipe("pixelrnn", PixelRNNConfig(layer="row", hidden=64, layers=2), _train(4400),
+    "row_lstm_16bar": GridRecipe("pixelrnn", PixelRNNConfig(layer="row", hidden=64, layers=2), _train(3600),
                                  description="PixelRNN, Row LSTM"),
-    "diagonal_bilstm_16bar": GridRecipe("pixelrnn", PixelRNNConfig(layer="diagonal", hidden=64, layers=2), _train(1500),
+    "diagonal_bilstm_16bar": GridRecipe("pixelrnn", PixelRNNConfig(layer="diagonal", hidden=64, layers=2), _train(1300),
                                         description="PixelRNN, Diagonal BiLSTM"),
     "ar_16bar": GridRecipe("ar", ARConfig(order=32), TrainConfig(steps=0), description="AR(32), least squares"),
 }
-
-
-def get_recipe(name: str) -> GridRecipe:
-    if name not in RECIPES:
-        raise LatentLabError(f"unknown grid-model recipe {name!r}: choose one of {', '.join(RECIPES)}")
-    return RECIPES[name]
 
 
 class GridTask(TrainTask):
@@ -166,15 +160,9 @@ def export_checkpoint(model: nn.Module, name: str, recipe: GridRecipe, data: dic
         "training": train_figures,
         "data": data_info,
     }
-    card = model_card(Path(out).name, recipe, figures, train_figures, command, data_info)
+    card = model_card(name, recipe, figures, train_figures, command, data_info)
     save_checkpoint(out, kind="melody", arch=recipe.arch, config=model.cfg, tensors=model.state_dict(), extra=extra, card=card)
     return figures
-
-
-def _training_hours(run_dir: Path) -> float:
-    from .melody import _training_hours as hours
-
-    return hours(run_dir)
 
 
 def train_grid_model(
@@ -197,7 +185,7 @@ def train_grid_model(
     from ..core.device import describe_device, resolve_device
     from .loop import train_config_from_args
 
-    recipe = get_recipe(config)
+    recipe = get_recipe(RECIPES, config, "grid-model")
     if model_overrides:
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, **model_overrides))
     train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size})
@@ -229,5 +217,5 @@ def train_grid_model(
     trainer = Trainer(GridTask(model), GridWindows(data["train"]), GridWindows(data["val"]), train_cfg, run_dir, dev,
                       progress=progress)
     trainer.fit()
-    train_figures = {"step": trainer.step, "hours": round(_training_hours(run_dir), 3), "device": describe_device(dev)}
+    train_figures = {"step": trainer.step, "hours": round(logged_seconds(run_dir) / 3600, 3), "device": describe_device(dev)}
     return export_checkpoint(model, config, recipe, data, out, command, train_figures, device=dev)

@@ -19,7 +19,7 @@ from engine.core.checkpoint import checkpoint_root, clear_cache, save_checkpoint
 from engine.models.nsynth import NSynthAutoencoder, NSynthConfig
 from engine.models.translator import Translator, sized_config
 
-SHIPPED = ("mel_2bar", "melgan", "hifigan", "timbre_ddsp")  # the shipped models the tabs need
+SHIPPED = ("mel_2bar", "melgan", "hifigan", "pixelcnn_16bar", "ar_16bar", "timbre_ddsp")  # the shipped models the tabs need
 TINY_TIMBRE = NSynthConfig(encoder_channels=8, encoder_layers=2, decoder_layers=3, decoder_cycle=3, residual_channels=8,
                            gate_channels=8, skip_channels=16, pitch_channels=4)
 TRANSLATE_DOMAINS = ("sine", "saw", "odd")
