@@ -127,6 +127,16 @@ def test_melodies_interpolates_an_upload(page, tmp_path):
     _screenshot(page, tmp_path, "Melodies")
 
 
+def test_melodies_continues_a_bundled_example(page, tmp_path):
+    _open(page, "Melodies")
+    _open(page, "Continue / Inpaint")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    _plot_ready(page, "Input and result")
+    _audio_ready(page, "Continued / inpainted audio")
+    _download_ready(page, "Continued / inpainted MIDI", ".mid")
+    _screenshot(page, tmp_path, "Continue")
+
+
 def test_timbre_morphs_two_bundled_notes(page, tmp_path):
     _open(page, "Timbre")
     page.get_by_role("button", name="Morph", exact=True).click()
