@@ -186,7 +186,7 @@ def format_likelihood(table: dict[str, Any]) -> str:
     lines = [
         f"Validation negative log-likelihood, bits per 16th step ({table['val_windows']} 16-bar windows"
         + (f"; {table['val_windows_2bar']} 2-bar windows" if table["val_windows_2bar"] else "")
-        + f"), on {table['device']}, {table['threads']} thread(s):",
+        + f"), on {table['device']}:",
         "",
         "| model | arch | parameters | bits/step, 16-bar val | bits/step, 2-bar val | 8 bars continued | sampling steps/s |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -149,7 +149,8 @@ def _build(directory: Path, device: torch.device) -> MelodyModel:
 
     ckpt = load_checkpoint(directory, device=device)
     if ckpt.kind != "melody" or ckpt.arch != "musicvae":
-        raise LatentLabError(f"{ckpt.path} is a {ckpt.kind}/{ckpt.arch} checkpoint, not a melody model")
+        hint = " (it continues and inpaints: `latentlab melody continue` / `inpaint`)" if ckpt.kind == "melody" else ""
+        raise LatentLabError(f"{ckpt.path} is a {ckpt.kind}/{ckpt.arch} checkpoint, not a MusicVAE{hint}")
     model = MusicVAE(ckpt.build_config(MusicVAEConfig))
     ckpt.load_into(model, prefix="model.")
     model.to(device).eval()
