@@ -55,3 +55,20 @@ def test_render_speech_keeps_each_sentence_in_one_paragraph():
         per_paragraph.setdefault(split_key(n), []).append(n.split("|")[2])
     assert all(len(set(v)) == len(v) == 2 for v in per_paragraph.values())  # two different voices each
     assert all(0.29 <= np.abs(a).max() <= 0.951 for _, a in clips)
+
+
+def test_validation_clips_pick_speech_or_music(tmp_path):
+    from engine.data.vocode import validation_clips
+
+    rng = np.random.default_rng(0)
+    clips = {"speech|text=00001|espeak-ng:en-us+m1|rate=1.00|pitch=1.00": 0.3, "bwv1|programs=0": 0.5}
+    audio = [np.round(rng.uniform(-a, a, 22050 * 2) * 32767).astype(np.int16) for a in clips.values()]
+    np.savez(tmp_path / "val.npz", audio=np.concatenate(audio), offsets=np.array([0, 44100, 88200]),
+             names=np.array(list(clips)))
+    speech_only = validation_clips(tmp_path, seconds=1.0, count=4, kind="speech")
+    music_only = validation_clips(tmp_path, seconds=1.0, count=4, kind="music")
+    assert [n.split("@")[0] for n, _ in speech_only] == [list(clips)[0]] * 2
+    assert [n.split("@")[0] for n, _ in music_only] == [list(clips)[1]] * 2
+    assert len(validation_clips(tmp_path, seconds=1.0, count=4)) == 4
+    with pytest.raises(LatentLabError):
+        validation_clips(tmp_path, kind="noise")
