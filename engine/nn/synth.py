@@ -19,6 +19,7 @@ import math
 
 import librosa
 import numpy as np
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -135,7 +136,7 @@ class Reverb(nn.Module):
         ir = self.ir.float()[: self.taps]
         ir = torch.cat([ir.new_zeros(1), ir[1:]])  # the direct path is the dry signal itself
         size = audio.shape[-1] + ir.shape[-1] - 1
-        n_fft = 1 << (size - 1).bit_length()
+        n_fft = scipy.fft.next_fast_len(size, real=True)  # no circular wrap; 2^a 3^b 5^c... is fast
         wet = torch.fft.irfft(torch.fft.rfft(audio.float(), n_fft) * torch.fft.rfft(ir, n_fft), n_fft)
         return audio + wet[..., : audio.shape[-1]]
 
