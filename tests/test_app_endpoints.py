@@ -20,6 +20,7 @@ from gradio_client import Client, handle_file
 from app.tabs.about import HEADERS
 from app.tabs.melody import ATTRIBUTE_LABELS, EXAMPLES_DIR
 from app.tabs.melody import SAMPLE_RATE as MELODY_RATE
+from app.tabs.translate import MAX_TARGETS
 from app.tabs.vocode import LABELS
 from engine.core.checkpoint import checkpoint_root, read_config
 from engine.core.midi import melody_from_midi
@@ -27,7 +28,7 @@ from engine.ops import timbre
 from engine.ops.melody import measure_attributes
 from engine.ops.translate import SAMPLE_RATE as TRANSLATE_RATE
 from engine.ops.vocode import MEL, analyze
-from helpers.app import SHIPPED, TRANSLATE_DOMAINS, install_checkpoints, launched_app
+from helpers.app import SHIPPED, install_checkpoints, launched_app
 from helpers.audio import harmonic_note
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.mid"))
@@ -261,26 +262,37 @@ def _clip(path: Path, seconds: float = 0.5) -> Path:
 def test_translate_plays_the_chosen_instrument(client, tmp_path):
     clip = _clip(tmp_path / "clip.wav")
     samples = len(sf.read(clip)[0])
-    result = client.predict(handle_file(str(clip)), ["saw"], 0, api_name="/translate")
-    assert len(result) == 1 + 2 * len(TRANSLATE_DOMAINS) + 1
-    assert _is_plot(result[0])
-    by_domain = dict(zip(TRANSLATE_DOMAINS, result[1:-1:2]))
-    assert by_domain["sine"] is None and by_domain["odd"] is None
-    wave, rate = _wav(by_domain["saw"])
+    result = client.predict(handle_file(str(clip)), "umt", ["saw"], [], 0, api_name="/translate")
+    assert len(result) == 1 + 3 * MAX_TARGETS + 1  # input plot, (name, audio, plot) per output slot, files
+    assert _is_plot(result[0]) and result[1] == "**saw**" and _is_plot(result[3])
+    assert all(result[2 + 3 * i] is None for i in range(1, MAX_TARGETS))
+    wave, rate = _wav(result[2])
     assert rate == TRANSLATE_RATE and len(wave) == samples and np.abs(wave).max() > SILENCE
     downloads = [f if isinstance(f, str) else f["path"] for f in result[-1]]
     assert [Path(f).name for f in downloads] == ["clip-saw.wav"]
     assert len(_wav(downloads[0])[0]) == samples
 
 
+def test_translate_tone_engine(client, tmp_path):
+    clip = tmp_path / "tone.wav"
+    sf.write(clip, harmonic_note(262.0, 0.8, 1.0, 22050), 22050)
+    result = client.predict(handle_file(str(clip)), "tone", [], ["flute"], 0, api_name="/translate")
+    assert result[1] == "**flute**"
+    wave, rate = _wav(result[2])
+    assert rate == timbre.SAMPLE_RATE and len(wave) == int(0.8 * rate) and np.abs(wave).max() > SILENCE
+
+
 def test_translate_bad_input(client, tmp_path):
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(TRANSLATE_RATE, dtype=np.float32), TRANSLATE_RATE)
-    _answers_after(client, lambda: client.predict(handle_file(str(silent)), ["saw"], 0, api_name="/translate"),
-                   "is silent")
-    _answers_after(client, lambda: client.predict(handle_file(str(_clip(tmp_path / "c.wav"))), ["cello"], 0,
-                                                  api_name="/translate"),
-                   "not in the list of choices")
+    _answers_after(client, lambda: client.predict(handle_file(str(silent)), "umt", ["saw"], [], 0,
+                                                  api_name="/translate"), "is silent")
+    _answers_after(client, lambda: client.predict(handle_file(str(_clip(tmp_path / "c.wav"))), "umt", ["cello"], [],
+                                                  0, api_name="/translate"), "not in the list of choices")
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, np.random.default_rng(0).uniform(-0.5, 0.5, 16000).astype(np.float32), 16000)
+    _answers_after(client, lambda: client.predict(handle_file(str(noise)), "tone", [], ["flute"], 0,
+                                                  api_name="/translate"), "no steady pitch")
 
 
 # -- Vocode ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -110,3 +112,42 @@ def test_streams_do_not_change_the_length(shipped):
     one = ops.translate(audio, "sine", streams=1)["sine"]
     three = ops.translate(audio, "sine", streams=3)["sine"]
     assert one.shape == three.shape == (20_000,)
+
+
+@pytest.fixture
+def frames_shipped(tmp_path, monkeypatch):
+    """A tiny untrained frame translator installed as the shipped "translate" checkpoint."""
+    from engine.models.frame_translator import FrameTranslator
+    from engine.models.frame_translator import sized_config as frame_config
+    from engine.train.translate_frames import export as export_frames
+
+    root = tmp_path / "checkpoints"
+    torch.manual_seed(0)
+    export_frames(FrameTranslator(frame_config("tiny", ("sine", "saw"))), root / "translate", {"step": 0})
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(root))
+    return root
+
+
+def test_frame_translator_end_to_end_at_22k(frames_shipped, tmp_path):
+    src = _clip(tmp_path / "in.ogg", 0.5, rate=44100)
+    out = tmp_path / "out.wav"
+    assert main(["translate", str(src), "--to", "saw,sine", "--vocoder", "griffinlim", "-o", str(out)]) == 0
+    for name in ("saw", "sine"):
+        audio, rate = sf.read(str(tmp_path / f"out-{name}.wav"))
+        assert rate == 22050 and len(audio) == int(0.5 * 22050) and np.abs(audio).max() > 0.1
+    long = _clip(tmp_path / "long.wav", ops.MAX_FAST_SECONDS + 1, rate=8000, channels=1)
+    assert main(["translate", str(long), "--to", "saw", "-o", str(out)]) == 1
+    assert main(["translate", str(src), "--to", "saw", "--vocoder", "kazoo", "-o", str(out)]) == 1
+
+
+def test_train_translate_frames_from_the_cli(tmp_path):
+    from helpers.translate import make_clips
+
+    data = make_clips(tmp_path / "clips", rate=22050, pieces=3, seconds=1.5)
+    out = tmp_path / "model"
+    assert main(["train", "translate", "--data", str(data), "--size", "tiny", "--steps", "6", "--run-dir",
+                 str(tmp_path / "run"), "--out", str(out), "--quiet"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == "umt_frames" and config["config"]["domains"] == ["sine", "saw"]
+    card = (out / "card.md").read_text()
+    assert "paired" in card and "gradient reversal" in card

@@ -38,7 +38,7 @@ def test_data_clips_renders_every_piece_on_every_domain(tmp_path, monkeypatch):
                "--max-seconds", "2", "--val-fraction", "0.75"])
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["sample_rate"] == 16000 and manifest["domains"] == {"piano": 0, "flute": 73}
+    assert manifest["sample_rate"] == 22050 and manifest["domains"] == {"piano": 0, "flute": 73}
     assert [p["kind"] for p in manifest["pieces"]] == ["mono", "mono", "poly"]
     assert {p["split"] for p in manifest["pieces"]} == {"train", "validation"}
     for piece in manifest["pieces"]:
@@ -46,10 +46,17 @@ def test_data_clips_renders_every_piece_on_every_domain(tmp_path, monkeypatch):
         waves = {}
         for domain in ("piano", "flute"):
             audio, rate = sf.read(str(out / domain / f"{piece['id']}.wav"))
-            assert rate == 16000 and np.abs(audio).max() > 0.1
+            assert rate == 22050 and np.abs(audio).max() > 0.1
             waves[domain] = audio
-        assert len(waves["piano"]) == len(waves["flute"]) == pytest.approx(piece["seconds"] * 16000, abs=1)
+        assert len(waves["piano"]) == len(waves["flute"]) == pytest.approx(piece["seconds"] * 22050, abs=1)
         assert not np.allclose(waves["piano"], waves["flute"], atol=0.05)  # same music, different sound
+    # the WaveNet translator's rate, and a second rate into the same folder is refused
+    rc = main(["data", "clips", "-o", str(tmp_path / "clips16"), "--domains", "piano", "--tunes", "1", "--chorales", "0",
+               "--max-seconds", "1", "--sample-rate", "16000"])
+    assert rc == 0 and json.loads((tmp_path / "clips16" / "manifest.json").read_text())["sample_rate"] == 16000
+    assert sf.info(str(next((tmp_path / "clips16" / "piano").glob("*.wav")))).samplerate == 16000
+    with pytest.raises(LatentLabError, match="holds renders at 22050 Hz"):
+        translate_data.build_translate_data(out, {"oboe": 68}, tunes=1, n_chorales=0, sample_rate=16000, progress=False)
 
 
 def test_split_is_by_piece_and_stable():
@@ -61,7 +68,7 @@ def test_split_is_by_piece_and_stable():
 
 def test_parse_domains():
     assert parse_domains("Piano, oboe=68") == {"piano": 0, "oboe": 68}
-    assert list(parse_domains(None)) == ["piano", "violin", "cello", "flute", "trumpet", "guitar"]
+    assert list(parse_domains(None)) == ["piano", "violin", "cello", "flute", "trumpet", "guitar", "clarinet", "organ"]
     for bad in ("kazoo", "x=200", "a b"):
         with pytest.raises(LatentLabError):
             parse_domains(bad)

@@ -1,4 +1,7 @@
-"""The "Translate" tab: play a clip on other instruments with the music translation network.
+"""The "Translate" tab: play a clip on other instruments, with either engine.
+
+- polyphonic translation: the universal music translation network (chords included);
+- monophonic tone transfer: the clip's f0 and loudness drive the DDSP timbre model.
 
 The work is :func:`engine.ops.translate.translate`; this module only lays out widgets.
 """
@@ -13,10 +16,11 @@ import numpy as np
 
 from engine.core.audio import save_wav
 from engine.ops.translate import (
-    MAX_SECONDS,
-    SAMPLE_RATE,
-    list_domains,
-    model_available,
+    ENGINES,
+    engine_available,
+    engine_domains,
+    engine_max_seconds,
+    engine_rate,
     read_input,
     spectrogram_figure,
     translate,
@@ -25,59 +29,80 @@ from engine.ops.translate import (
 from ..common import AppContext, missing_model_notice, model_call, user_errors
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "clips"
+MAX_TARGETS = 4  # output panels: at most this many instruments per run
+LABELS = {"umt": "Polyphonic translation (chords)", "tone": "Monophonic tone transfer (one melody line)"}
 
 
 def build(ctx: AppContext) -> None:
-    if not model_available():
-        missing_model_notice("Translate", "latentlab train translate --data data/clips")
+    engines = [e for e in ENGINES if engine_available(e)]
+    if not engines:
+        missing_model_notice("Translate", "latentlab train translate --data data/clips (or install timbre_ddsp "
+                             "for tone transfer)")
         return
-    domains = list_domains()
+    domains = {e: engine_domains(e) for e in engines}
     gr.Markdown(
-        "Play a clip on other instruments. The shared encoder keeps the music and drops the instrument; each "
-        f"instrument's WaveNet decoder plays it again, sample by sample (16 kHz, up to {MAX_SECONDS:.0f} s; "
-        "decoding takes a while on a CPU). Trained on FluidSynth renders of folk tunes and Bach chorales."
+        "Play a clip on other instruments. **Polyphonic translation**: the shared encoder keeps the music and "
+        "drops the instrument, and each instrument's decoder writes its mel frames, voiced by a vocoder. "
+        "**Monophonic tone transfer**: the clip's pitch and loudness (matched to the target's range) drive the "
+        "DDSP timbre model with the target instrument's embedding — for one melody line, not chords. "
+        "Trained on FluidSynth renders."
     )
+    first = engines[0]
     with gr.Row():
         with gr.Column():
-            clip = gr.Audio(label=f"Clip (any format, up to {MAX_SECONDS:.0f} s)", type="filepath",
+            clip = gr.Audio(label=f"Clip (any format, up to {engine_max_seconds(first):.0f} s)", type="filepath",
                             sources=["upload", "microphone"])
             examples = sorted(EXAMPLES.glob("*.wav")) if EXAMPLES.is_dir() else []
             if examples:
                 gr.Examples([[str(p)] for p in examples], inputs=[clip], label="Example clips")
         with gr.Column():
-            targets = gr.CheckboxGroup(domains, value=[d for d in domains if d != "piano"][:2], label="Play it on")
+            engine = gr.Radio([(LABELS[e], e) for e in engines], value=first, label="Engine")
+            pickers = {e: gr.CheckboxGroup(domains.get(e, []), value=[d for d in domains.get(e, []) if d != "piano"][:2],
+                                           label=f"Play it on (up to {MAX_TARGETS})", visible=e == first)
+                       for e in ENGINES}  # one list per engine: their instruments differ
             seed = gr.Number(value=0, precision=0, label="Seed")
             go = gr.Button("Translate", variant="primary")
     before = gr.Plot(label="Input spectrogram")
     panels = []
     with gr.Row(equal_height=False):
-        for name in domains:
+        for i in range(MAX_TARGETS):
             with gr.Column(min_width=260, visible=False) as column:
-                audio = gr.Audio(label=name, type="numpy", interactive=False)
-                plot = gr.Plot(label=f"{name} spectrogram")
-            panels.append((column, audio, plot))
+                name = gr.Markdown()
+                audio = gr.Audio(label=f"output {i + 1}", type="numpy", interactive=False)
+                plot = gr.Plot(label="spectrogram")
+            panels.append((column, name, audio, plot))
     files = gr.File(label="Download", file_count="multiple", interactive=False)
 
+    def choose_engine(name):
+        return [gr.CheckboxGroup(visible=e == name) for e in ENGINES]
+
+    engine.change(choose_engine, [engine], list(pickers.values()), api_name=False, queue=False)
+
     @user_errors
-    def run(path, chosen, seed_value, progress=gr.Progress()):
+    def run(path, engine_name, chosen_umt, chosen_tone, seed_value, progress=gr.Progress()):
         if not path:
             raise gr.Error("upload a clip or pick an example first")
+        if engine_name not in domains:
+            raise gr.Error(f"choose an engine: {', '.join(domains)}")
+        chosen = {"umt": chosen_umt, "tone": chosen_tone}[engine_name]
         if not chosen:
             raise gr.Error("choose at least one instrument")
-        audio = read_input(path)
-        outs = translate(audio, list(chosen), device=ctx.device, seed=int(seed_value or 0),
+        if len(chosen) > MAX_TARGETS:
+            raise gr.Error(f"choose at most {MAX_TARGETS} instruments")
+        rate = engine_rate(engine_name)
+        audio = read_input(path, rate, engine_max_seconds(engine_name))
+        outs = translate(audio, list(chosen), device=ctx.device, seed=int(seed_value or 0), engine=engine_name,
                          progress=lambda fraction, message: progress(fraction, desc=message))
         folder = Path(tempfile.mkdtemp(prefix="latentlab-translate-"))
         updates, written = [], []
-        for name in domains:
-            if name not in outs:
-                updates += [gr.Column(visible=False), None, None]
-                continue
-            wave = outs[name]
-            written.append(str(save_wav(folder / f"{Path(path).stem}-{name}.wav", wave, SAMPLE_RATE)))
+        for name, wave in outs.items():
+            written.append(str(save_wav(folder / f"{Path(path).stem}-{name}.wav", wave, outs.sample_rate)))
             pcm = (np.clip(wave, -1, 1) * 32767).astype(np.int16)
-            updates += [gr.Column(visible=True), (SAMPLE_RATE, pcm), spectrogram_figure(wave, f"on {name}")]
-        return [spectrogram_figure(audio, "input"), *updates, written]
+            updates += [gr.Column(visible=True), f"**{name}**", (outs.sample_rate, pcm),
+                        spectrogram_figure(wave, f"on {name}", outs.sample_rate)]
+        for _ in range(MAX_TARGETS - len(outs)):
+            updates += [gr.Column(visible=False), "", None, None]
+        return [spectrogram_figure(audio, "input", rate), *updates, written]
 
     outputs = [before] + [c for panel in panels for c in panel] + [files]
-    go.click(run, [clip, targets, seed], outputs, api_name="translate", **model_call())
+    go.click(run, [clip, engine, *pickers.values(), seed], outputs, api_name="translate", **model_call())

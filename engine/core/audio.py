@@ -134,6 +134,21 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return np.pad(audio, pad)
 
 
+def crossfade_join(parts: list[np.ndarray], spans: list[tuple[int, int]], length: int, fade: int) -> np.ndarray:
+    """Overlap-add chunks ``parts[i]`` placed at ``spans[i] = (start, end)``, each chunk after the first
+    faded in linearly over the ``fade`` samples it shares with the one before (which fades out there)."""
+    out = np.zeros(length, dtype=np.float32)
+    for i, (part, (a, b)) in enumerate(zip(parts, spans)):
+        part = np.asarray(part[: b - a], dtype=np.float32).copy()
+        if i:
+            n = min(fade, len(part))
+            ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+            part[:n] *= ramp
+            out[a : a + n] *= 1.0 - ramp
+        out[a:b] += part
+    return out
+
+
 def save_wav(path: str | Path, audio: np.ndarray | torch.Tensor, sample_rate: int) -> Path:
     """Write mono float audio as 16-bit PCM WAV (clipped to [-1, 1]). Returns the path."""
     if isinstance(audio, torch.Tensor):

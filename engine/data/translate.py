@@ -2,15 +2,17 @@
 
 ``latentlab data clips -o DIR`` renders monophonic folk tunes (music21's Essen collection) and polyphonic
 Bach chorales (music21's corpus) once per *domain* -- a General MIDI program played by FluidSynth with the
-FluidR3_GM soundfont -- at 16 kHz, and writes::
+FluidR3_GM soundfont -- at 22,050 Hz (the project's mel rate; ``--sample-rate 16000`` for the WaveNet
+translator), and writes::
 
     DIR/manifest.json          {"sample_rate", "domains": {name: program}, "pieces": [{id, kind, source,
                                 split, qpm, seconds}]}
     DIR/<domain>/<piece>.wav   16-bit mono, one per piece and domain
 
-The split into train and validation is by piece. Training stays unpaired: :class:`ClipSegments` draws
-each domain's segments from its own randomly chosen pieces and offsets; the pairing (the same piece on
-every domain) is only used to measure a translation against the true render.
+The split into train and validation is by piece. The renders are paired (the same piece, tempo and
+length on every domain): the frame translator's paired loss uses that (:mod:`engine.train.translate_frames`),
+and the bench measures a translation against the true render. :class:`ClipSegments` (the WaveNet
+translator's loader) stays unpaired: each domain draws its own pieces and offsets.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from torch.utils.data import Dataset
 
 from ..core.errors import LatentLabError
 
-SAMPLE_RATE = 16_000  # the translation network's rate
+SAMPLE_RATE = 16_000  # the WaveNet translation network's rate
+DATA_RATE = 22_050  # the rate `latentlab data clips` renders at by default (the project's mel rate)
 MANIFEST = "manifest.json"
 # General MIDI programs of the instruments we know by name (a domain may also be given as NAME=PROGRAM).
 PROGRAMS = {
@@ -37,7 +40,7 @@ PROGRAMS = {
     "clarinet": 71, "oboe": 68, "organ": 19, "harp": 46, "marimba": 12, "vibraphone": 11,
     "trombone": 57, "bassoon": 70, "viola": 41, "saxophone": 65, "harpsichord": 6, "accordion": 21,
 }
-DEFAULT_DOMAINS = ("piano", "violin", "cello", "flute", "trumpet", "guitar")
+DEFAULT_DOMAINS = ("piano", "violin", "cello", "flute", "trumpet", "guitar", "clarinet", "organ")
 FOLK_FILES = ("essenFolksong",)  # music21 collections of monophonic tunes (ABC)
 TUNES_PER_FILE = 6  # at most this many tunes from one ABC file, for variety
 QPM_RANGE = (90.0, 140.0)  # tempo of each piece, drawn once per piece (the same on every domain)
@@ -58,7 +61,7 @@ class Piece:
 
 
 def parse_domains(spec: str | None) -> dict[str, int]:
-    """``"piano,violin,oboe=68"`` -> ``{"piano": 0, "violin": 40, "oboe": 68}`` (None: the six defaults)."""
+    """``"piano,violin,oboe=68"`` -> ``{"piano": 0, "violin": 40, "oboe": 68}`` (None: :data:`DEFAULT_DOMAINS`)."""
     names = [s.strip() for s in (spec or ",".join(DEFAULT_DOMAINS)).split(",") if s.strip()]
     domains: dict[str, int] = {}
     for item in names:
@@ -188,16 +191,18 @@ def build_translate_data(
     val_fraction: float = 0.1,
     seed: int = 0,
     progress: bool = True,
+    sample_rate: int = DATA_RATE,
 ) -> dict:
     """Render every piece on every domain and write the manifest. Returns the manifest.
 
     Parameters
     ----------
     out_dir : output directory (an existing manifest there is extended with new domains)
-    domains : name -> General MIDI program (default: the six of :data:`DEFAULT_DOMAINS`)
+    domains : name -> General MIDI program (default: :data:`DEFAULT_DOMAINS`)
     tunes, n_chorales : how many monophonic folk tunes and polyphonic chorales
     max_seconds : each piece is cut to this length (plus one second of release)
     val_fraction : share of pieces held out for validation (by piece)
+    sample_rate : the renders' rate (an existing manifest at another rate is a clear error)
     """
     from ..core.render import render_midi, require_fluidsynth
 
@@ -215,6 +220,8 @@ def build_translate_data(
     if not sources:
         raise LatentLabError("no pieces to render: ask for at least one tune or chorale")
     old = read_manifest(out) if (out / MANIFEST).exists() else None
+    if old is not None and old["sample_rate"] != sample_rate:
+        raise LatentLabError(f"{out} holds renders at {old['sample_rate']} Hz; render at that rate or pick another folder")
     all_domains = {**(old["domains"] if old else {}), **domains}
     pieces: list[Piece] = []
     iterator = zip(sources, kinds)
@@ -235,14 +242,14 @@ def build_translate_data(
         for name, program in domains.items():
             for instrument in midi.instruments:
                 instrument.program = program
-            audio = render_midi(midi, SAMPLE_RATE, backend="fluidsynth", normalize=True)
+            audio = render_midi(midi, sample_rate, backend="fluidsynth", normalize=True)
             path = out / name / f"{piece_id}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), audio, SAMPLE_RATE, subtype="PCM_16")
-            piece.seconds = round(len(audio) / SAMPLE_RATE, 5)
+            sf.write(str(path), audio, sample_rate, subtype="PCM_16")
+            piece.seconds = round(len(audio) / sample_rate, 5)
         pieces.append(piece)
     manifest = {
-        "sample_rate": SAMPLE_RATE,
+        "sample_rate": sample_rate,
         "domains": all_domains,
         "pieces": [asdict(p) for p in pieces],
     }

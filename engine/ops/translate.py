@@ -1,13 +1,20 @@
 """Music translation operations, shared by ``latentlab translate`` and the app's "Translate" tab.
 
-    audio = read_input("clip.mp3")                       # any format / rate / channels, mono 16 kHz
-    outs = translate(audio, ["violin", "flute"])         # {"violin": ndarray[T], "flute": ndarray[T]}
+    engine = resolve_engine("auto")                      # "umt" when a translation model is installed, else "tone"
+    audio = read_input("clip.mp3", engine_rate(engine))  # any format / rate / channels, mono, resampled
+    outs = translate(audio, ["violin", "flute"], engine=engine)   # {"violin": ndarray[T], ...}; outs.sample_rate
 
-The input is encoded once by the shared encoder; each target's WaveNet decoder then plays the latent
-sample by sample with the WaveNet core's fast generation (numba on the CPU, CUDA graphs on a GPU). The
-clip is cut into ``streams`` equal chunks generated side by side (one batch), joined with a short
-cross-fade: the generation cost per sample falls with the batch, and a chunk boundary costs only the
-decoder's warm-up from silence.
+Two engines:
+
+- ``umt``, polyphonic translation: the universal music translation network of ``checkpoints/translate``.
+  Its frame architecture (:mod:`engine.models.frame_translator`) encodes the clip's log-mel once and each
+  target's decoder writes that instrument's mel frames, voiced by the best shipped vocoder
+  (:func:`engine.ops.vocode.default_vocoder`, or ``vocoder=``). Its WaveNet architecture
+  (:mod:`engine.models.translator`) plays the latent sample by sample with the WaveNet core's fast
+  generation; the clip is cut into ``streams`` equal chunks generated side by side (one batch), joined
+  with a short cross-fade.
+- ``tone``, monophonic tone transfer: f0 and loudness of the clip drive the DDSP timbre model with the
+  target instrument's embedding (:mod:`engine.ops.tone`).
 """
 
 from __future__ import annotations
@@ -18,15 +25,17 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..core.audio import load_audio, mulaw_decode, peak_normalize
+from ..core.audio import crossfade_join, load_audio, mulaw_decode, peak_normalize
 from ..core.checkpoint import load_cached, load_checkpoint, read_config, resolve_checkpoint_dir
 from ..core.errors import LatentLabError
 from ..core.mel import MelConfig
+from ..models.frame_translator import FrameTranslator, FrameTranslatorConfig
 from ..models.translator import SAMPLE_RATE, Translator, TranslatorConfig
 from ..nn.wavenet.generate import generate
 
 DEFAULT_MODEL = "translate"  # the shipped checkpoint
-MAX_SECONDS = 10.0  # the longest clip we translate (decoding runs sample by sample)
+MAX_SECONDS = 10.0  # the longest clip the WaveNet translator takes (decoding runs sample by sample)
+MAX_FAST_SECONDS = 30.0  # ... and the frame translator and tone transfer
 MIN_SECONDS = 0.1
 INPUT_PEAK = 0.9  # inputs are peak-normalised like the training renders
 STREAM_SECONDS = 1.0  # a clip is decoded as parallel chunks of at least this length ...
@@ -35,6 +44,62 @@ FADE = 400  # samples of cross-fade between chunks (25 ms)
 MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmax=8000.0)
 
 Progress = Callable[[float, str], None]
+ENGINES = {
+    "umt": "polyphonic translation (universal music translation network)",
+    "tone": "monophonic tone transfer (DDSP timbre model)",
+}
+FRAMES_ARCH = "umt_frames"
+
+
+class Translation(dict):
+    """``{target: ndarray[T] float32}``, with the rate of that audio as ``.sample_rate``."""
+
+    def __init__(self, outputs: dict[str, np.ndarray], sample_rate: int):
+        super().__init__(outputs)
+        self.sample_rate = int(sample_rate)
+
+
+def check_engine(engine: str) -> str:
+    if engine not in (*ENGINES, "auto"):
+        raise LatentLabError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)} (or auto)")
+    return engine
+
+
+def engine_available(engine: str, model: str | Path = DEFAULT_MODEL) -> bool:
+    """Whether an engine can run: ``umt`` needs a translation checkpoint, ``tone`` the DDSP timbre model."""
+    from . import tone
+
+    return model_available(model) if check_engine(engine) == "umt" else tone.is_available()
+
+
+def resolve_engine(engine: str = "auto", model: str | Path = DEFAULT_MODEL) -> str:
+    """``auto`` -> ``umt`` when a translation model is installed, else ``tone`` when the timbre model is."""
+    if check_engine(engine) != "auto":
+        return engine
+    return "tone" if not model_available(model) and engine_available("tone") else "umt"
+
+
+def engine_domains(engine: str, model: str | Path = DEFAULT_MODEL) -> list[str]:
+    """The instruments an engine can play."""
+    from . import tone
+
+    return tone.domains() if resolve_engine(engine, model) == "tone" else list_domains(model)
+
+
+def engine_rate(engine: str, model: str | Path = DEFAULT_MODEL) -> int:
+    """The sample rate an engine takes and returns (16 kHz for tone transfer; the model's for ``umt``)."""
+    from . import tone
+
+    if resolve_engine(engine, model) == "tone":
+        return tone.SAMPLE_RATE
+    return int(read_config(resolve_checkpoint_dir(model))["config"].get("sample_rate", SAMPLE_RATE))
+
+
+def engine_max_seconds(engine: str, model: str | Path = DEFAULT_MODEL) -> float:
+    """The longest clip an engine takes."""
+    if resolve_engine(engine, model) == "umt" and read_config(resolve_checkpoint_dir(model)).get("arch") != FRAMES_ARCH:
+        return MAX_SECONDS
+    return MAX_FAST_SECONDS
 
 
 def model_available(model: str | Path = DEFAULT_MODEL) -> bool:
@@ -53,24 +118,27 @@ def list_domains(model: str | Path = DEFAULT_MODEL) -> list[str]:
     return list(meta["config"]["domains"])
 
 
-def _build(directory: Path, device: torch.device) -> Translator:
+def _build(directory: Path, device: torch.device) -> Translator | FrameTranslator:
     ckpt = load_checkpoint(directory, device=device)
     if ckpt.kind != "translate":
         raise LatentLabError(f"{directory} is a {ckpt.kind} model, not a translation model")
-    model = ckpt.load_into(Translator(ckpt.build_config(TranslatorConfig)))
+    if ckpt.arch == FRAMES_ARCH:
+        model = ckpt.load_into(FrameTranslator(ckpt.build_config(FrameTranslatorConfig)))
+    else:
+        model = ckpt.load_into(Translator(ckpt.build_config(TranslatorConfig)))
     return model.to(device).eval()
 
 
-def load_model(model: str | Path = DEFAULT_MODEL, device: str | torch.device | None = None) -> Translator:
+def load_model(model: str | Path = DEFAULT_MODEL, device: str | torch.device | None = None) -> Translator | FrameTranslator:
     """Load a translation checkpoint (cached; reloaded when its weights file changes)."""
     return load_cached(model, _build, device)
 
 
-def read_input(source: str | Path | bytes) -> np.ndarray:
-    """Any audio file -> mono float32 at 16 kHz; longer than :data:`MAX_SECONDS` is a clear error."""
-    audio = load_audio(source, SAMPLE_RATE, max_duration=MAX_SECONDS)
-    if len(audio) < MIN_SECONDS * SAMPLE_RATE:
-        raise LatentLabError(f"the clip is {len(audio) / SAMPLE_RATE:.2f} s long; translate at least {MIN_SECONDS} s")
+def read_input(source: str | Path | bytes, sample_rate: int = SAMPLE_RATE, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    """Any audio file -> mono float32 at ``sample_rate``; longer than ``max_seconds`` is a clear error."""
+    audio = load_audio(source, sample_rate, max_duration=max_seconds)
+    if len(audio) < MIN_SECONDS * sample_rate:
+        raise LatentLabError(f"the clip is {len(audio) / sample_rate:.2f} s long; translate at least {MIN_SECONDS} s")
     return audio
 
 
@@ -82,46 +150,46 @@ def _chunks(length: int, streams: int) -> list[tuple[int, int]]:
 
 def _join(parts: list[np.ndarray], spans: list[tuple[int, int]], length: int) -> np.ndarray:
     """Overlap-add the chunks with linear cross-fades over the FADE samples they share."""
-    out = np.zeros(length, dtype=np.float32)
-    for i, (part, (a, b)) in enumerate(zip(parts, spans)):
-        part = part[: b - a].astype(np.float32).copy()
-        if i:
-            n = min(FADE, len(part))
-            ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-            part[:n] *= ramp
-            out[a : a + n] *= 1.0 - ramp
-        out[a:b] += part
-    return out
+    return crossfade_join(parts, spans, length, FADE)
 
 
 @torch.no_grad()
 def translate(
     audio: np.ndarray,
     targets: str | list[str],
-    model: str | Path | Translator = DEFAULT_MODEL,
+    model: str | Path | Translator | FrameTranslator = DEFAULT_MODEL,
     device: str | torch.device | None = None,
     seed: int = 0,
     temperature: float | None = None,
     streams: int | None = None,
     progress: Progress | None = None,
-) -> dict[str, np.ndarray]:
+    engine: str = "umt",
+    vocoder: str | None = None,
+) -> Translation:
     """Play ``audio`` on each target instrument.
 
     Parameters
     ----------
-    audio : ndarray[T], mono float at 16 kHz (see :func:`read_input`), at most :data:`MAX_SECONDS`
-    targets : a domain name or a list of them (see :func:`list_domains`)
-    model : checkpoint name / directory, or a loaded :class:`Translator`
+    audio : ndarray[T], mono float at the engine's rate (:func:`engine_rate`; see :func:`read_input`)
+    targets : a domain name or a list of them (see :func:`engine_domains`)
+    model : checkpoint name / directory, or a loaded translator (``umt`` engine)
     seed : sampling seed (the same seed gives the same audio)
-    temperature : sampling temperature of the decoders' softmax (None: the model's ``temperature``)
-    streams : parallel chunks to decode (default: one per :data:`STREAM_SECONDS`, at most :data:`MAX_STREAMS`)
+    temperature : sampling temperature of the WaveNet decoders' softmax (None: the model's ``temperature``)
+    streams : parallel chunks the WaveNet decoders decode (default: one per :data:`STREAM_SECONDS`, at most
+        :data:`MAX_STREAMS`)
     progress : called as ``progress(fraction, message)`` while decoding
+    engine : ``umt`` (the translation network), ``tone`` (monophonic tone transfer) or ``auto``
+    vocoder : the frame translator's vocoder (default: :func:`engine.ops.vocode.default_vocoder`)
 
     Returns
     -------
-    {target: ndarray[T] float32 at 16 kHz, peak-normalised to 0.9}
+    :class:`Translation` ``{target: ndarray[T] float32, peak-normalised to 0.9}`` with ``.sample_rate``
     """
-    net = model if isinstance(model, Translator) else load_model(model, device)
+    if not isinstance(model, (Translator, FrameTranslator)) and resolve_engine(engine, model) == "tone":
+        return _tone(audio, targets, device, seed, progress)
+    net = model if isinstance(model, (Translator, FrameTranslator)) else load_model(model, device)
+    if isinstance(net, FrameTranslator):
+        return _translate_frames(net, audio, targets, vocoder, progress)
     temperature = net.config.temperature if temperature is None else temperature
     if not temperature >= 0:
         raise LatentLabError(f"temperature must be >= 0, got {temperature}")
@@ -157,11 +225,62 @@ def translate(
         results[target] = peak_normalize(_join(parts, spans, length), 0.9)
     if progress is not None:
         progress(1.0, "done")
-    return results
+    return Translation(results, net.config.sample_rate)
 
 
-def spectrogram_figure(audio: np.ndarray, title: str | None = None):
-    """A log-mel spectrogram figure of 16 kHz audio (for the app)."""
+def _check_clip(audio: np.ndarray, rate: int, max_seconds: float) -> np.ndarray:
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    if audio.size > max_seconds * rate + 1:
+        raise LatentLabError(f"the clip is {audio.size / rate:.1f} s long; the limit is {max_seconds:.0f} s — trim it first")
+    if audio.size < MIN_SECONDS * rate:
+        raise LatentLabError(f"the clip is {audio.size / rate:.2f} s long; translate at least {MIN_SECONDS} s")
+    if not np.all(np.isfinite(audio)):
+        raise LatentLabError("the clip contains NaN or infinite samples")
+    return audio
+
+
+def _tone(audio: np.ndarray, targets: str | list[str], device, seed: int, progress: Progress | None) -> Translation:
+    from . import tone
+
+    audio = _check_clip(audio, tone.SAMPLE_RATE, MAX_FAST_SECONDS)
+    return Translation(tone.transfer(audio, targets, device=device, seed=seed, progress=progress), tone.SAMPLE_RATE)
+
+
+@torch.no_grad()
+def _translate_frames(net: FrameTranslator, audio: np.ndarray, targets: str | list[str], vocoder: str | None,
+                      progress: Progress | None) -> Translation:
+    from .vocode import analyze, default_vocoder, is_available, synthesize
+
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    if not targets:
+        raise LatentLabError("choose at least one target instrument")
+    for t in targets:
+        net.domain_index(t)
+    rate = net.config.sample_rate
+    audio = _check_clip(audio, rate, MAX_FAST_SECONDS)
+    name = vocoder or default_vocoder()
+    if not is_available(name):
+        raise LatentLabError(f"the {name} vocoder is not installed: train it with `latentlab train vocoder {name}`")
+    dev = next(net.parameters()).device
+    mel = torch.from_numpy(analyze(peak_normalize(audio, INPUT_PEAK)))[None].to(dev)
+    z = net.encode(mel)
+    results = {}
+    for k, target in enumerate(targets):
+        if progress is not None:
+            progress(k / len(targets), f"playing it on {target}")
+        frames = net.decode(z, target, mel.shape[-1])[0]
+        wave = synthesize(frames.float().cpu().numpy(), name, dev).audio
+        wave = np.pad(wave, (0, max(0, audio.size - wave.size)))[: audio.size]
+        results[target] = peak_normalize(wave, 0.9)
+    if progress is not None:
+        progress(1.0, "done")
+    return Translation(results, rate)
+
+
+def spectrogram_figure(audio: np.ndarray, title: str | None = None, sample_rate: int = SAMPLE_RATE):
+    """A log-mel spectrogram figure of audio at ``sample_rate`` (for the app)."""
+    from dataclasses import replace
+
     from ..core.plots import mel_figure
 
-    return mel_figure(np.asarray(audio, dtype=np.float32), MEL, title)
+    return mel_figure(np.asarray(audio, dtype=np.float32), replace(MEL, sample_rate=sample_rate), title)
