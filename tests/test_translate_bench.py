@@ -48,6 +48,8 @@ def test_bench_frames_reports_mono_and_poly_apart(tmp_path, capsys):
     report = json.loads(report_path.read_text())
     assert set(report["kinds"]) == {"mono", "poly"} and report["vocoder"] == "griffinlim"
     assert report["seconds_for_clip"] is None
+    ceiling = report["kinds"]["mono"]["overall"]
+    assert -1.0 <= ceiling["chroma_corr_vocoded_render"] <= 1.0 and ceiling["mfcc_dist_vocoded_render"] >= 0
     out = capsys.readouterr().out
     assert "**Monophonic tunes** (1 excerpts)" in out and "**Polyphonic chorales** (1 excerpts)" in out
 

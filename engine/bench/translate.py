@@ -13,6 +13,9 @@ monophonic tunes and polyphonic chorales reported apart:
   than for the input (on every clip: ``closer_than_input`` 1.0);
 - speed: the wall time to translate a 10 s clip to one target, vocoder included.
 
+For a frame translator the same figures are given for the true render's own mel through the same vocoder
+(``*_vocoded_render``): what a perfect mel would score, i.e. the vocoder's ceiling.
+
 Every figure is taken at the dataset's rate (an engine at another rate is resampled to it).
 """
 
@@ -131,8 +134,10 @@ def bench_translate(
     Returns a JSON-ready report: settings, per kind the per-target rows and the overall figures, the
     classifier's accuracy on the true renders, and the time for a ``speed_seconds`` clip.
     """
+    from ..models.frame_translator import FrameTranslator
     from ..ops import tone
     from ..ops.translate import load_model, translate
+    from ..ops.vocode import analyze, default_vocoder, synthesize
 
     directory = Path(data)
     manifest = read_manifest(directory)
@@ -149,6 +154,8 @@ def bench_translate(
             raise LatentLabError(f"{directory} is at {rate} Hz but {model} plays {model_rate} Hz: render the "
                                  f"clips at {model_rate} Hz (`latentlab data clips --sample-rate {model_rate}`)")
     targets = [d for d in domains if d != source]
+    voiced = isinstance(net, FrameTranslator)  # frames voiced by a vocoder: measure its ceiling too
+    vocoder = (vocoder or default_vocoder()) if voiced else vocoder
     missing = [d for d in [source, *targets] if d not in manifest["domains"]]
     if missing:
         raise LatentLabError(f"{directory} has no renders for {', '.join(missing)}")
@@ -202,6 +209,11 @@ def bench_translate(
                     ("closer_than_input", float(d_out < d_in)),
                 ):
                     r.setdefault(key, []).append(value)
+                if voiced:
+                    ceiling = synthesize(analyze(truth), vocoder).audio
+                    ceiling = np.pad(ceiling, (0, max(0, length - len(ceiling))))[:length]
+                    r.setdefault("chroma_corr_vocoded_render", []).append(chroma_correlation(ceiling, x, rate))
+                    r.setdefault("mfcc_dist_vocoded_render", []).append(distance(ceiling, truth))
                 if save_audio:
                     save_wav(Path(save_audio) / f"{kind}-{i:02d}-{path.stem}-{t}.wav", y, rate)
         per_target = {t: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for t, r in rows.items()}
@@ -223,7 +235,7 @@ def bench_translate(
     return {
         "model": str(model) if engine != "tone" else "timbre_ddsp",
         "engine": engine,
-        "vocoder": vocoder if engine != "tone" else None,
+        "vocoder": vocoder,
         "data": str(directory),
         "source": source,
         "seconds": seconds,
@@ -240,6 +252,7 @@ def bench_translate(
 
 KEYS = ["chroma_corr", "chroma_corr_true_render", "chroma_corr_unrelated", "classified_as_target",
         "mfcc_dist_output", "mfcc_dist_input", "closer_than_input"]
+CEILING_KEYS = ["chroma_corr_vocoded_render", "mfcc_dist_vocoded_render"]
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -251,15 +264,18 @@ def format_report(report: dict[str, Any]) -> str:
     ]
     names = {"mono": "Monophonic tunes", "poly": "Polyphonic chorales"}
     for kind, block in report["kinds"].items():
+        keys = KEYS + [k for k in CEILING_KEYS if k in block["overall"]]
         lines += ["", f"**{names[kind]}** ({block['excerpts']} excerpts)", "",
-                  "| target | " + " | ".join(KEYS) + " |", "|---" * (len(KEYS) + 1) + "|"]
+                  "| target | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for target, row in {**block["per_target"], "**all**": block["overall"]}.items():
-            lines.append(f"| {target} | " + " | ".join(f"{row[k]:.3f}" for k in KEYS) + " |")
+            lines.append(f"| {target} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
     lines += [
         "",
         f"Domain classifier (MFCC statistics, logistic regression) on the true renders of these excerpts: "
         f"{report['classifier_accuracy_on_true_renders']:.3f} accuracy.",
     ]
+    if any("chroma_corr_vocoded_render" in b["overall"] for b in report["kinds"].values()):
+        lines.append("`*_vocoded_render`: the true render's own mel through the same vocoder (the vocoder's ceiling).")
     if report.get("seconds_for_clip") is not None:
         lines.append(f"A {report['speed_seconds']:.0f} s clip to one target: {report['seconds_for_clip']:.2f} s of "
                      f"wall time ({report['threads']} threads" + (", vocoder included" if report["engine"] != "tone" else "")
