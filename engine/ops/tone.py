@@ -36,6 +36,7 @@ SUSTAIN_DB = 20.0  # a note's sustained frames: within this of its loudest frame
 ATTACK_SECONDS = 0.1  # ... and after its attack
 SOUNDING_DB = 40.0  # frames within this of a clip's loudest are "sounding" (the quantiles are taken over them)
 F0_SEMITONES = 15  # pYIN looks this far either side of the clip's estimated pitch (a tune's range)
+PYIN_HOP = 256  # samples between pYIN's frames (16 ms), interpolated onto the 8 ms control frames
 CHUNK_FRAMES = 500  # control frames decoded per chunk (4 s: the length of the notes the model trained on)
 OVERLAP_FRAMES = 32  # control frames two chunks share, cross-faded (256 ms; a multiple of z_stride)
 QUANTILES = np.linspace(0.0, 1.0, 51)
@@ -119,8 +120,10 @@ def load_model(model: str | Path = "timbre_ddsp", device: str | torch.device | N
 def f0_track(audio: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
     """pYIN f0 (Hz) per control frame of a 16 kHz clip and its voiced mask: (ndarray[T // hop], bool[T // hop]).
 
-    The search range is :data:`F0_SEMITONES` around the clip's estimated pitch; unvoiced frames take the
-    nearest voiced value. A clip with (almost) no voiced frame is a clear error.
+    The search range is :data:`F0_SEMITONES` around the clip's estimated pitch; pYIN runs every
+    :data:`PYIN_HOP` samples (its cost is per frame) and is interpolated onto the control frames (in
+    semitones); unvoiced frames take the nearest voiced value. A clip with (almost) no voiced frame is a
+    clear error.
     """
     import librosa
 
@@ -128,15 +131,18 @@ def f0_track(audio: np.ndarray, hop: int) -> tuple[np.ndarray, np.ndarray]:
     centre = timbre.pitch_for(audio)
     low = max(24, centre - F0_SEMITONES)  # C1: two periods fit pYIN's 1024-sample frame
     high = min(timbre.PITCH_RANGE[1], centre + F0_SEMITONES)
+    step = max(hop, PYIN_HOP // hop * hop)
     f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float32), fmin=librosa.midi_to_hz(low),
-                                 fmax=librosa.midi_to_hz(high), sr=SAMPLE_RATE, frame_length=1024, hop_length=hop)
-    f0 = np.pad(f0[:frames], (0, max(0, frames - len(f0))), constant_values=np.nan)
-    good = np.pad(voiced[:frames], (0, max(0, frames - len(voiced)))) & np.isfinite(f0)
-    if good.sum() < max(3, timbre.MIN_VOICED * frames * 0.5):
+                                 fmax=librosa.midi_to_hz(high), sr=SAMPLE_RATE, frame_length=1024, hop_length=step)
+    good = voiced & np.isfinite(f0)
+    if good.sum() < max(3, timbre.MIN_VOICED * len(f0) * 0.5):
         raise LatentLabError("found no steady pitch in the clip (noise, percussion or chords?); tone transfer "
                              "needs one melody line: use the polyphonic engine for chords")
-    index = np.arange(frames)
-    return np.interp(index, index[good], f0[good]).astype(np.float32), good
+    coarse = np.arange(len(f0)) * step  # sample positions of pYIN's frames (centred)
+    fine = np.arange(frames) * hop
+    semitones = np.interp(fine, coarse[good], librosa.hz_to_midi(f0[good]))
+    voiced_fine = good[np.clip(np.round(fine / step).astype(int), 0, len(good) - 1)]
+    return librosa.midi_to_hz(semitones).astype(np.float32), voiced_fine
 
 
 def match_loudness(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
