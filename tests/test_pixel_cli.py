@@ -81,7 +81,7 @@ def test_train_a_grid_recipe_then_bench_the_likelihood_table(tmp_path, capsys):
     row = table["rows"][0]
     assert row["bits_16bar"] == pytest.approx(figures["bits_per_step"], abs=1e-4)  # the CLI prints 4 decimals
     assert row["steps_per_s"] > 0 and row["parameters"] > 0
-    assert "| `ar` | ar |" in bench.format_likelihood(table)
+    assert "| `ar` | AR(32), least squares |" in bench.format_likelihood(table)
 
 
 def test_a_grid_model_is_not_a_musicvae(tiny_model, tmp_path, capsys):

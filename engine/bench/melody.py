@@ -104,6 +104,15 @@ CONTINUE_BARS = 8  # bars sampled for the speed column, after a 4-bar prompt
 PROMPT_BARS = 4
 
 
+def _grid_label(model: torch.nn.Module) -> str:
+    cfg = model.cfg
+    if hasattr(cfg, "order"):
+        return f"AR({cfg.order}), least squares"
+    if hasattr(cfg, "layer"):
+        return "PixelRNN, Row LSTM" if cfg.layer == "row" else "PixelRNN, Diagonal BiLSTM"
+    return "gated PixelCNN"
+
+
 @torch.no_grad()
 def elbo_bits(model: torch.nn.Module, windows: np.ndarray, batch_size: int = 64, seed: int = 0) -> float:
     """MusicVAE's negative ELBO in bits per step: E_q[-log p(x|z)] (one z ~ q per window) + KL(q || N(0, I))."""
@@ -155,7 +164,7 @@ def likelihood_table(data: str | Path = "data/melodies/mel_16bar.npz", data_2bar
         seconds = continuation_seconds(gm.model, prompt, CONTINUE_BARS, repeats)
         rows.append({
             "model": gm.name,
-            "arch": gm.arch,
+            "arch": _grid_label(gm.model),
             "parameters": sum(t.numel() for t in gm.checkpoint.tensors.values()),
             "bits_16bar": evaluate_bits(gm.model, val, device=dev)["bits_per_step"],
             "bits_2bar": evaluate_bits(gm.model, val_2bar, device=dev)["bits_per_step"] if val_2bar is not None else None,
@@ -170,7 +179,7 @@ def likelihood_table(data: str | Path = "data/melodies/mel_16bar.npz", data_2bar
             raise LatentLabError(f"{name} takes {mm.steps}-step windows, the validation split holds {windows.shape[1]}")
         z = torch.randn(1, mm.model.cfg.z_dim, device=mm.device)
         seconds = _median_ms(lambda: mm.model.decode(z, temperature=1.0), repeats) / 1000
-        row = {"model": name, "arch": "musicvae (negative ELBO)", "parameters": sum(p.numel() for p in mm.model.parameters()),
+        row = {"model": name, "arch": "MusicVAE (negative ELBO)", "parameters": sum(p.numel() for p in mm.model.parameters()),
                "bits_16bar": None, "bits_2bar": None, "continue_8_bars_s": None, "steps_per_s": mm.steps / seconds}
         row[column] = elbo_bits(mm.model, windows)
         rows.append(row)

@@ -1,6 +1,7 @@
 """``latentlab melody ...`` and the melody entries of ``data``, ``train`` and ``bench``.
 
-Every handler calls :mod:`engine.ops.melody` (the same functions the app calls) and returns an exit code.
+Every handler calls :mod:`engine.ops.melody` (MusicVAE) or :mod:`engine.ops.continuation` (continue / inpaint
+with the grid models) -- the same functions the app calls -- and returns an exit code.
 """
 
 from __future__ import annotations
