@@ -18,7 +18,7 @@ from ..core.errors import LatentLabError
 # Capability modules, in the order their commands appear in --help.
 CAPABILITIES = ("melody", "timbre", "translate", "vocode", "serve")
 # Modules that only add to the data / train / bench groups.
-GROUP_ONLY = ("wavenet",)
+GROUP_ONLY = ("wavenet", "training")
 CONTAINER_GROUPS = {
     "data": "build training datasets from audio and MIDI we can make here",
     "train": "train a model (resumable; GPU when present; torchrun-ready)",

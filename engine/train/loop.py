@@ -61,7 +61,7 @@ class TrainConfig:
     save_every: int = 500
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA
-    cpu_bf16: bool = False  # bf16 autocast on the CPU too (a recipe turns it on where it measured faster)
+    cpu_bf16: bool = False  # bf16 autocast on the CPU (a recipe turns it on where it measured faster and trained as well)
     num_workers: int = 0
 
 
@@ -188,7 +188,8 @@ class Trainer:
         return float(norm)
 
     def autocast(self):
-        enabled = self.cfg.amp and (self.device.type == "cuda" or self.cfg.cpu_bf16)
+        """bf16 autocast: on CUDA where ``cfg.amp``, on the CPU where ``cfg.cpu_bf16`` (each recipe's choice)."""
+        enabled = self.cfg.amp if self.device.type == "cuda" else self.cfg.cpu_bf16
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
     def _to_device(self, batch: Any) -> Any:
@@ -276,6 +277,19 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
+    def train_step(self, batch: Any) -> dict[str, Any]:
+        """One optimisation step on ``batch`` (moved to the device): the task's losses, then ``self.step += 1``.
+
+        ``fit`` calls it for every batch; ``latentlab bench train`` times it on synthetic batches.
+        """
+        batch = self._to_device(batch)
+        with self.autocast():
+            out = self.task.training_step(self.model, batch, self.step)
+        if not self.task.manual_optimization:
+            out["grad_norm"] = torch.tensor(self.optimize("main", out["loss"]))
+        self.step += 1
+        return out
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Average the task's validation metrics over (at most ``val_batches``) validation batches."""
@@ -314,12 +328,7 @@ class Trainer:
             bar = tqdm(total=cfg.steps, initial=self.step, desc=self.run_dir.name, dynamic_ncols=True)
         started, running = time.time(), {}
         while self.step < cfg.steps:
-            batch = self._to_device(next(loader))
-            with self.autocast():
-                out = self.task.training_step(self.model, batch, self.step)
-            if not self.task.manual_optimization:
-                out["grad_norm"] = torch.tensor(self.optimize("main", out["loss"]))
-            self.step += 1
+            out = self.train_step(next(loader))
             for k, v in out.items():
                 running[k] = running.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
@@ -365,6 +374,14 @@ def logged_seconds(run_dir: str | Path) -> float:
                 total += last
             last = t
     return total + last
+
+
+def precision_text(cfg: TrainConfig, measured: str | None = None) -> str:
+    """The sentence a model card gives on the precision its recipe trains in (``measured``: the evidence for
+    the CPU choice, as the recipe records it)."""
+    cpu = "bf16 autocast on the CPU (float32 master weights)" if cfg.cpu_bf16 else "float32 on the CPU"
+    text = f"Precision: {cpu}, {'bf16 autocast' if cfg.amp else 'float32'} on CUDA"
+    return text + (f" ({measured})." if measured else ".")
 
 
 def train_config_from_args(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:

@@ -22,13 +22,17 @@ from ..core.checkpoint import config_from_overrides, config_from_dict, save_chec
 from ..core.errors import LatentLabError
 from ..data.timbre import DATASET_INFO, NoteWindows
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 ARCH = "nsynth_wavenet_ae"
 RECIPES = {
     "timbre": TrainConfig(steps=30_000, batch_size=4, lr=1e-3, lr_decay=0.99993, lr_min=1e-4, grad_clip=1.0,
-                          log_every=25, val_every=500, val_batches=8, save_every=100),
+                          log_every=25, val_every=500, val_batches=8, save_every=100, cpu_bf16=True),  # PRECISION
 }
+# The measurement behind each recipe's cpu_bf16 (`latentlab bench train timbre --baseline`, one thread, and
+# engine.bench.train.compare_losses: the same seed and batches in float32 and bf16); the card states it.
+PRECISION = {"timbre": "bf16 autocast chosen: 2.15 vs 2.71 s a step float32, one thread (its 32-channel layers are "
+                       "bound by memory more than arithmetic); loss after 50 steps 4.674 vs 4.674 float32"}
 WINDOW = 6144  # samples per training window (NSynth's), 12 embedding frames
 VAL_WINDOWS = 64  # fixed validation windows, drawn once from the validation notes
 
@@ -178,7 +182,9 @@ predicts 8-bit mu-law samples. {params:,} parameters ({params * 4 / 2**20:.1f} M
 
 Adam lr {cfg.lr} x {cfg.lr_decay} per step (floor {cfg.lr_min}), batch {cfg.batch_size} random windows of
 {extra['window']} samples, gradient clip {cfg.grad_clip}; {extra['trained_steps']} steps on one CPU thread
-(the run resumes from its state in `--run-dir`, so a longer `--steps` continues it)."""
+(the run resumes from its state in `--run-dir`, so a longer `--steps` continues it).
+
+{precision_text(cfg, PRECISION["timbre"])}"""
     figures = f"""train loss {m.get('loss', float('nan')):.3f} nats/sample, validation loss {m.get('val_loss', float('nan')):.3f}
 nats/sample (uniform guessing: 5.545), validation next-sample accuracy {m.get('val_accuracy', float('nan')):.3f}."""
     return render_card("timbre — NSynth-style WaveNet autoencoder", intro, [

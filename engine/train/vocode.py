@@ -22,7 +22,7 @@ from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
 from ..ops import vocode
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, train_config_from_args
+from .loop import TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 # name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
 TRAIN_TASKS: dict[str, str] = {
@@ -73,6 +73,15 @@ def train_recipe(name: str) -> TrainConfig:
     train_task_class(name)
     module = TRAIN_TASKS[name].partition(":")[0]
     return get_recipe(vocode.import_spec(f"{module}:RECIPES"), name, "vocoder")
+
+
+def train_precision(name: str) -> str | None:
+    """The measurement behind vocoder ``name``'s ``cpu_bf16`` choice: ``PRECISION[name]`` of its task's module."""
+    module = TRAIN_TASKS[name].partition(":")[0]
+    try:
+        return vocode.import_spec(f"{module}:PRECISION").get(name)
+    except AttributeError:
+        return None
 
 
 def train_vocode(
@@ -132,9 +141,11 @@ def train_vocode(
     }
     extra["data"].pop("val_names", None)
     vocoder = task.vocoder
+    own_bf16 = bool(getattr(vocoder, "bf16", False))  # Vocos: its backbone's own autocast
     card = render_card(name, (
         f"Trained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
         f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
+        f"{precision_text(dataclasses.replace(cfg, cpu_bf16=cfg.cpu_bf16 or own_bf16), train_precision(name))}\n\n"
         f"Final training-log figures: {json.dumps(extra['final_metrics'])}"
     ))
     vocoder.save(out, card=card, extra=extra)

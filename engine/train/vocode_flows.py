@@ -23,6 +23,14 @@ RECIPES = {  # each vocoder's optimisation settings (the task classes below hold
                               val_every=1000, val_batches=16, save_every=250),
 }
 
+# The measurement behind each recipe's cpu_bf16 (`latentlab bench train waveglow flowavenet --baseline`, one
+# thread, and engine.bench.train.compare_losses); the cards state it. Both stay float32.
+PRECISION = {
+    "waveglow": "float32 kept: bf16 autocast 0.65 vs 0.70 s a step, within the noise of a shared machine, and the "
+                "flow's log-determinants are the part most sensitive to precision",
+    "flowavenet": "float32 kept: bf16 autocast measured slower, 2.3 vs 1.2 s a step, one thread",
+}
+
 
 class _FlowTask(VocoderTask):
     """Shared by both flows: the loss is ``vocoder.nll`` through the (possibly DDP-wrapped) model's forward."""

@@ -36,6 +36,10 @@ RECIPES = {  # the optimisation settings (the task class below holds the rest)
                          lr_decay=0.99997, grad_clip=10.0, log_every=50, val_every=500, val_batches=8,
                          save_every=250, amp=False),
 }
+# The measurement behind the backbone's bf16 (its own autocast, Vocos.bf16; the trainer's cpu_bf16 stays off so
+# the head, the inverse STFT, the losses and the discriminators stay float32); the card states it.
+PRECISION = {"vocos": "the ConvNeXt backbone alone under bf16 autocast: 0.36 vs 0.58 s a step float32 at batch 8 x "
+                      "16,384, one thread (`latentlab bench train vocos --baseline`)"}
 # (n_fft, hop, window) of the training MR-STFT: Hann windows at 75% overlap
 TRAIN_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))
 
