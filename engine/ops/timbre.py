@@ -246,8 +246,10 @@ def f0_track(audio: np.ndarray, pitch: int | None = None, hop: int = 128) -> np.
         return np.full(frames, midi_to_hz(float(check_pitch(pitch))), dtype=np.float32)
     centre = pitch_for(audio)
     low, high = max(PITCH_RANGE[0], centre - TRACK_SEMITONES), min(PITCH_RANGE[1], centre + TRACK_SEMITONES)
-    f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float32), fmin=librosa.midi_to_hz(low),
-                                 fmax=librosa.midi_to_hz(high), sr=SAMPLE_RATE, frame_length=1024, hop_length=hop)
+    fmin = float(librosa.midi_to_hz(low))
+    frame_length = 1 << max(10, int(np.ceil(np.log2(2 * SAMPLE_RATE / fmin))))  # two periods of fmin fit
+    f0, voiced, _ = librosa.pyin(np.asarray(audio, dtype=np.float32), fmin=fmin, fmax=librosa.midi_to_hz(high),
+                                 sr=SAMPLE_RATE, frame_length=frame_length, hop_length=hop)
     f0 = f0[:frames]
     good = voiced[:frames] & np.isfinite(f0)
     sounding = librosa.feature.rms(y=np.asarray(audio, dtype=np.float32), frame_length=1024, hop_length=hop)[0]
