@@ -152,9 +152,10 @@ def test_translate_plays_a_bundled_example(page, tmp_path):
     _audio_ready(page, "Clip (any format, up to 10 s)")  # the example is in the input
     page.get_by_role("button", name="Translate", exact=True).click()
     _plot_ready(page, "Input spectrogram")
-    for domain in ("sine", "saw"):  # the instruments ticked by default
-        _audio_ready(page, domain)
-        _plot_ready(page, f"{domain} spectrogram")
+    for slot, domain in enumerate(("sine", "saw"), 1):  # the instruments ticked by default, in output slots
+        _wait(page, page.locator("strong", has_text=domain))  # the slot's heading names its instrument
+        _audio_ready(page, f"output {slot}")
+        _plot_ready(page, f"output {slot} spectrogram")
     _download_ready(page, "Download", ".wav")
     _screenshot(page, tmp_path, "Translate")
 

@@ -31,6 +31,7 @@ from ..common import AppContext, missing_model_notice, model_call, user_errors
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "clips"
 MAX_TARGETS = 4  # output panels: at most this many instruments per run
 LABELS = {"umt": "Polyphonic translation (chords)", "tone": "Monophonic tone transfer (one melody line)"}
+SHORT = {"umt": "Translation", "tone": "Tone transfer"}
 
 
 def build(ctx: AppContext) -> None:
@@ -58,8 +59,8 @@ def build(ctx: AppContext) -> None:
         with gr.Column():
             engine = gr.Radio([(LABELS[e], e) for e in engines], value=first, label="Engine")
             pickers = {e: gr.CheckboxGroup(domains.get(e, []), value=[d for d in domains.get(e, []) if d != "piano"][:2],
-                                           label=f"Play it on (up to {MAX_TARGETS})", visible=e == first)
-                       for e in ENGINES}  # one list per engine: their instruments differ
+                                           label=f"{SHORT[e]}: play it on (up to {MAX_TARGETS})", visible=e in domains)
+                       for e in ENGINES}  # one list per engine (their instruments differ); the chosen engine's counts
             seed = gr.Number(value=0, precision=0, label="Seed")
             go = gr.Button("Translate", variant="primary")
     before = gr.Plot(label="Input spectrogram")
@@ -69,14 +70,9 @@ def build(ctx: AppContext) -> None:
             with gr.Column(min_width=260, visible=False) as column:
                 name = gr.Markdown()
                 audio = gr.Audio(label=f"output {i + 1}", type="numpy", interactive=False)
-                plot = gr.Plot(label="spectrogram")
+                plot = gr.Plot(label=f"output {i + 1} spectrogram")
             panels.append((column, name, audio, plot))
     files = gr.File(label="Download", file_count="multiple", interactive=False)
-
-    def choose_engine(name):
-        return [gr.CheckboxGroup(visible=e == name) for e in ENGINES]
-
-    engine.change(choose_engine, [engine], list(pickers.values()), api_name=False, queue=False)
 
     @user_errors
     def run(path, engine_name, chosen_umt, chosen_tone, seed_value, progress=gr.Progress()):
