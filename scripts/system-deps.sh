@@ -3,7 +3,7 @@
 #   fluidsynth + fluid-soundfont-gm  render MIDI and make training audio (FluidR3_GM)
 #   ffmpeg                           read mp3 / m4a uploads
 #   espeak-ng, flite, festival       text-to-speech voices for the speech part of the vocoder corpus
-#     + festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts   (`latentlab data audio`)
+#     + festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts   (`latentlab data vocode`)
 #   chromium                         the browser tests (only with --test)
 # Without them the app still runs: playback falls back to a built-in synth, and the commands that
 # need them say what to install.

@@ -20,11 +20,11 @@ accuracy **0.731**
 ## Training figures (last validation)
 loss 1.25
 
-<!-- bench vocoders -->
+<!-- bench vocode -->
 | vocoder | MR-STFT |
 |---|---:|
 | demo | 1.5 |
-<!-- /bench vocoders -->
+<!-- /bench vocode -->
 """
 
 
@@ -37,7 +37,7 @@ def test_sections_with_figures_in_card_order():
 
 
 def test_a_bench_block_outside_figure_sections_counts():
-    card = "# v\n\n**Data.** some words.\n\n<!-- bench vocoders -->\n| a | b |\n|---|---|\n| v | 2 |\n<!-- /bench vocoders -->\n"
+    card = "# v\n\n**Data.** some words.\n\n<!-- bench vocode -->\n| a | b |\n|---|---|\n| v | 2 |\n<!-- /bench vocode -->\n"
     assert figure_sections(card) == [("Measured figures", "| a | b |\n|---|---|\n| v | 2 |")]
 
 

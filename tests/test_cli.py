@@ -43,3 +43,21 @@ def test_serve_rejects_a_missing_gpu_with_one_line(capsys, monkeypatch):
     assert main(["serve", "--device", "cuda", "--port", "0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("latentlab: error: ") and "no CUDA GPU" in err[0]
+
+
+@pytest.mark.parametrize("group", ["data", "train", "bench"])
+def test_data_train_bench_name_each_capability_once(group, capsys):
+    """``latentlab data|train|bench`` offer melody, timbre, translate, vocode (the older words stay as aliases)."""
+    with pytest.raises(SystemExit):
+        main([group, "--help"])
+    out = capsys.readouterr().out
+    for capability in ("melody", "timbre", "translate", "vocode"):
+        assert f"    {capability}" in out, (group, capability)
+
+
+@pytest.mark.parametrize("argv", [["data", "notes"], ["data", "clips"], ["data", "audio"], ["data", "melodies"],
+                                  ["train", "vocoder"], ["bench", "vocoders"]])
+def test_the_older_command_words_still_work(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0

@@ -312,7 +312,7 @@ def test_cli_errors_are_one_line(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_cli_data_and_train(tmp_path, capsys, monkeypatch):
-    """`data melodies` on a MIDI folder, then `train melody` for a few steps on it."""
+    """`data melody` on a MIDI folder, then `train melody` for a few steps on it."""
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "midi"
     folder.mkdir()
@@ -320,7 +320,7 @@ def test_cli_data_and_train(tmp_path, capsys, monkeypatch):
         pm = melody_to_midi(np.concatenate([patterns(1, seed=i)[0], patterns(1, seed=100 + i)[0]]))
         pm.instruments.append(pretty_midi.Instrument(0, is_drum=True))  # drums are skipped
         write_midi(pm, folder / f"song{i}.mid")
-    assert main(["data", "melodies", "--corpus", "none", "--midi", str(folder), "--transpose", "1", "--val-fraction", "0.3", "--out", "d"]) == 0
+    assert main(["data", "melody", "--corpus", "none", "--midi", str(folder), "--transpose", "1", "--val-fraction", "0.3", "--out", "d"]) == 0
     counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts["tunes"]["total"] == 12 and counts["mel_2bar"]["train"] > 0 and counts["mel_2bar"]["val"] > 0
     with np.load(tmp_path / "d" / "mel_2bar.npz", allow_pickle=False) as z:

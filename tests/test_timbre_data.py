@@ -18,7 +18,7 @@ from engine.data.timbre import FIELDS, NOTE_SAMPLES, NoteWindows, read_examples,
 @pytest.mark.skipif(not fluidsynth_available(), reason="FluidSynth or the FluidR3_GM soundfont is not installed")
 def test_data_notes_renders_the_nsynth_layout(tmp_path):
     out = tmp_path / "notes"
-    assert main(["data", "notes", "-o", str(out), "--programs", "0", "40", "--pitches", "60", "62",
+    assert main(["data", "timbre", "-o", str(out), "--programs", "0", "40", "--pitches", "60", "62",
                  "--velocities", "50", "127"]) == 0
     train, valid = read_examples(out / "nsynth-train"), read_examples(out / "nsynth-valid")
     assert len(train) + len(valid) == 2 * 2 * 2

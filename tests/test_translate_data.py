@@ -1,4 +1,4 @@
-"""The translation data: `latentlab data clips`, the split by piece, the segment loader, pitch augmentation."""
+"""The translation data: `latentlab data translate`, the split by piece, the segment loader, pitch augmentation."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _tiny_sources(monkeypatch):
 def test_data_clips_renders_every_piece_on_every_domain(tmp_path, monkeypatch):
     _tiny_sources(monkeypatch)
     out = tmp_path / "clips"
-    rc = main(["data", "clips", "-o", str(out), "--domains", "piano,flute", "--tunes", "2", "--chorales", "1",
+    rc = main(["data", "translate", "-o", str(out), "--domains", "piano,flute", "--tunes", "2", "--chorales", "1",
                "--max-seconds", "2", "--val-fraction", "0.75"])
     assert rc == 0
     manifest = json.loads((out / "manifest.json").read_text())
@@ -109,7 +109,7 @@ def test_segments_are_one_per_domain_augmented_and_reproducible(tmp_path):
 
 
 def test_loader_errors_are_clear(tmp_path):
-    with pytest.raises(LatentLabError, match="latentlab data clips"):
+    with pytest.raises(LatentLabError, match="latentlab data translate"):
         ClipSegments(tmp_path, "train", 800)
     data = make_clips(tmp_path / "clips")
     with pytest.raises(LatentLabError, match="no domain 'flute'"):

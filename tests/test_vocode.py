@@ -122,7 +122,7 @@ def test_unknown_options_and_names_are_clear_errors(note):
 
 def test_missing_checkpoint_says_how_to_train(tmp_path, monkeypatch, note):
     monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path))
-    with pytest.raises(LatentLabError, match="latentlab train vocoder melgan"):
+    with pytest.raises(LatentLabError, match="latentlab train vocode melgan"):
         synthesize(analyze(note), "melgan")
 
 
@@ -148,7 +148,7 @@ def test_corpus_from_a_folder_and_its_segments(tmp_path):
 def test_missing_corpus_says_how_to_build_it(tmp_path):
     from engine.data.vocode import VocoderSegments
 
-    with pytest.raises(LatentLabError, match="latentlab data audio"):
+    with pytest.raises(LatentLabError, match="latentlab data vocode"):
         VocoderSegments(tmp_path / "nothing", "train")
 
 

@@ -1,4 +1,4 @@
-"""``latentlab vocode`` / ``train vocoder`` / ``bench vocoders`` end to end, on a tiny corpus and checkpoint."""
+"""``latentlab vocode`` / ``train vocode`` / ``bench vocode`` end to end, on a tiny corpus and checkpoint."""
 
 import numpy as np
 import pytest
@@ -23,7 +23,7 @@ def test_list_names_every_vocoder(capsys, tmp_path, monkeypatch):
     out = capsys.readouterr().out
     for name in ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan", "vocos"):
         assert name in out
-    assert "ready" in out.splitlines()[0] and "not trained (latentlab train vocoder melgan)" in out
+    assert "ready" in out.splitlines()[0] and "not trained (latentlab train vocode melgan)" in out
 
 
 def test_vocode_a_wav_with_griffinlim(tmp_path, wav, capsys):
@@ -64,7 +64,7 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
 
     monkeypatch.setattr(gan.MelGANTask, "create", classmethod(lambda cls, config=None: tiny(cls, MelGANConfig(channels=2))))
     corpus = make_corpus(tmp_path)
-    assert main(["train", "vocoder", "melgan", "--data", str(corpus), "--steps", "2", "--batch-size", "2",
+    assert main(["train", "vocode", "melgan", "--data", str(corpus), "--steps", "2", "--batch-size", "2",
                  "--run-dir", str(tmp_path / "run")]) == 0
     assert (tmp_path / "ckpts" / "melgan" / "model.safetensors").exists()
     assert main(["train", "vocoder", "melgan", "--data", str(corpus), "--run-dir", str(tmp_path / "run"),
@@ -76,7 +76,7 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
     assert main(["vocode", str(wav), "--vocoder", "melgan", "-o", str(out)]) == 0
     assert len(sf.read(out)[0]) == (22050 // 256) * 256
     capsys.readouterr()
-    assert main(["bench", "vocoders", "--data", str(corpus), "--clips", "1", "--seconds", "0.5", "--threads", "1",
+    assert main(["bench", "vocode", "--data", str(corpus), "--clips", "1", "--seconds", "0.5", "--threads", "1",
                  "--vocoders", "griffinlim", "melgan", "hifigan"]) == 0
     table = capsys.readouterr().out
     assert "| melgan |" in table and "| hifigan | not trained |" in table and "Fastest neural vocoder" in table and "Better than Griffin-Lim on every one of" in table
@@ -84,5 +84,5 @@ def test_train_then_vocode_then_bench(tmp_path, wav, monkeypatch, capsys):
         assert main(["bench", "vocoders", "--data", str(corpus), "--clips", "1", "--seconds", "0.5",
                      "--threads", "1", "--vocoders", "griffinlim", "melgan", "--card"]) == 0
     card = (tmp_path / "ckpts" / "melgan" / "card.md").read_text()
-    assert card.count("<!-- bench vocoders -->") == 1 and "| griffinlim | 0 |" in card and "| melgan |" in card
-    assert "`latentlab bench vocoders --data " in card
+    assert card.count("<!-- bench vocode -->") == 1 and "| griffinlim | 0 |" in card and "| melgan |" in card
+    assert "`latentlab bench vocode --data " in card

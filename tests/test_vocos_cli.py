@@ -1,5 +1,5 @@
-"""Vocos and the speech corpus through the CLI: `data audio --speech-minutes`, `bench vocoders` with PESQ /
-STOI, `train vocoder vocos` resuming and starting from a checkpoint's weights."""
+"""Vocos and the speech corpus through the CLI: `data vocode --speech-minutes`, `bench vocode` with PESQ /
+STOI, `train vocode vocos` resuming and starting from a checkpoint's weights."""
 
 import json
 import shutil

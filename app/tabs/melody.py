@@ -82,7 +82,7 @@ def _continue_inpaint(ctx: AppContext, names: list[str], grid_models: list[str])
     if not grid_models:
         from ..common import missing_model_notice
 
-        missing_model_notice("Continue / Inpaint", "latentlab data melodies && latentlab train melody --config pixelcnn_16bar")
+        missing_model_notice("Continue / Inpaint", "latentlab data melody && latentlab train melody --config pixelcnn_16bar")
         return
     gr.Markdown(
         "Continue a melody by a few bars, or fill masked bars, with an autoregressive model that writes one 16th step "
@@ -145,7 +145,7 @@ def build(ctx: AppContext) -> None:
     if not models:
         from ..common import missing_model_notice
 
-        missing_model_notice("Melodies", "latentlab data melodies && latentlab train melody --config mel_2bar")
+        missing_model_notice("Melodies", "latentlab data melody && latentlab train melody --config mel_2bar")
         return
     names = examples()
     default_model = ops.DEFAULT_MODEL if ops.DEFAULT_MODEL in models else models[0]

@@ -42,7 +42,7 @@ def _model_name(name: str | None) -> str:
 def build(ctx: AppContext) -> None:
     models = available_models()
     if not models:
-        missing_model_notice("Timbre", "latentlab data notes && latentlab train timbre --arch ddsp")
+        missing_model_notice("Timbre", "latentlab data timbre && latentlab train timbre --arch ddsp")
         return
     notes = example_notes()
     instruments = list(dict.fromkeys((n.label, n.instrument) for n in notes))

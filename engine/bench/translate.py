@@ -152,7 +152,7 @@ def bench_translate(
         domains, model_rate = list(net.domains), int(net.config.sample_rate)
         if model_rate != rate:
             raise LatentLabError(f"{directory} is at {rate} Hz but {model} plays {model_rate} Hz: render the "
-                                 f"clips at {model_rate} Hz (`latentlab data clips --sample-rate {model_rate}`)")
+                                 f"clips at {model_rate} Hz (`latentlab data translate --sample-rate {model_rate}`)")
     targets = [d for d in domains if d != source]
     voiced = isinstance(net, FrameTranslator)  # frames voiced by a vocoder: measure its ceiling too
     vocoder = (vocoder or default_vocoder()) if voiced else vocoder

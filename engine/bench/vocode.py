@@ -1,4 +1,4 @@
-"""``latentlab bench vocoders``: every vocoder side by side, measured in one run.
+"""``latentlab bench vocode``: every vocoder side by side, measured in one run.
 
 Per vocoder: parameters; real-time factor on the CPU (``threads`` torch threads) and on the GPU when one
 is in use; seconds of audio made per CPU-second of the process (a figure that holds on a busy, shared
@@ -24,7 +24,7 @@ from ..core.metrics import mel_distance, mr_stft_distance, speech_quality, torch
 from ..data.vocode import validation_clips
 from ..ops.vocode import VOCODERS, analyze, checkpoint_dir, is_available, load_vocoder, synthesize
 
-CARD_BLOCK = "<!-- bench vocoders -->"  # the card block a run replaces
+CARD_BLOCK = "<!-- bench vocode -->"  # the card block a run replaces
 
 
 def _time(name: str, mels: list[np.ndarray], device: torch.device) -> tuple[float, float, list[np.ndarray]]:
@@ -60,7 +60,7 @@ def bench_vocode(
     if not references:
         from ..core.errors import LatentLabError
 
-        raise LatentLabError(f"{data_dir} has no validation clips to score (rebuild it with `latentlab data audio`)")
+        raise LatentLabError(f"{data_dir} has no validation clips to score (rebuild it with `latentlab data vocode`)")
     mels = [analyze(audio) for audio in references]
     rows = []
     for name in names or list(VOCODERS):
@@ -137,7 +137,7 @@ def beats_griffinlim(row: dict[str, Any], gl: dict[str, Any]) -> bool:
 
 def write_cards(rows: list[dict[str, Any]], command: str) -> list[Path]:
     """Put each trained vocoder's measured row (next to Griffin-Lim's) and ``command`` into its card.md,
-    between the ``<!-- bench vocoders -->`` markers (replacing what an earlier run wrote there)."""
+    between the ``<!-- bench vocode -->`` markers (replacing what an earlier run wrote there)."""
     gl = [r for r in rows if r["vocoder"] == "griffinlim" and r["status"] == "ok"]
     written = []
     for row in rows:

@@ -1,4 +1,4 @@
-"""``latentlab timbre ...``, ``latentlab data notes``, ``latentlab train timbre``, ``latentlab bench timbre``."""
+"""``latentlab timbre ...``, ``latentlab data timbre``, ``latentlab train timbre``, ``latentlab bench timbre``."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     help_text = "render an NSynth-format note dataset with FluidSynth (4 s notes at 16 kHz)"
-    d = groups["data"].add_parser("notes", help=help_text, description=help_text)
+    d = groups["data"].add_parser("timbre", aliases=["notes"], help=help_text, description=help_text)
     d.add_argument("-o", "--out", default="data/notes", help="dataset folder (default data/notes)")
     d.add_argument("--programs", type=int, nargs="+", help="General MIDI programs (default: 33, three per NSynth family)")
     d.add_argument("--pitches", nargs="+", help="MIDI pitches, e.g. 48 60 72 or 24-96:2 (default 21-108, "
@@ -73,7 +73,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     d.add_argument("--no-split", action="store_true", help="one folder with every note instead of nsynth-train/valid")
     d.set_defaults(func=run_data)
 
-    help_text = "train a timbre autoencoder on a `latentlab data notes` (or real NSynth) folder; resumable"
+    help_text = "train a timbre autoencoder on a `latentlab data timbre` (or real NSynth) folder; resumable"
     t = groups["train"].add_parser("timbre", help=help_text, description=help_text)
     t.add_argument("--arch", choices=("ddsp", "nsynth"), default="ddsp",
                    help="ddsp: harmonic-plus-noise autoencoder (default); nsynth: WaveNet autoencoder")

@@ -3,7 +3,7 @@
 - ``latentlab translate IN.wav --to violin -o OUT.wav [--engine auto|umt|tone]`` (``--to`` may name several
   domains, comma-separated; each is written as OUT-<domain>.wav then)
 - ``latentlab translate --list-domains [--engine tone]``
-- ``latentlab data clips -o DIR``: the same music rendered on several instruments
+- ``latentlab data translate -o DIR``: the same music rendered on several instruments
 - ``latentlab train translate --data DIR [--arch frames|wavenet] [--add-domain NAME]``
 - ``latentlab bench translate --data DIR``: content kept, moved to the target, decode speed
 """
@@ -38,7 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     help_text = "render the same music on several instruments (FluidSynth, 22,050 Hz) for translation"
-    p = groups["data"].add_parser("clips", help=help_text, description=help_text)
+    p = groups["data"].add_parser("translate", aliases=["clips"], help=help_text, description=help_text)
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--domains", default=None, help="comma-separated instruments or NAME=PROGRAM "
                    "(default: piano,violin,cello,flute,trumpet,guitar,clarinet,organ)")
@@ -53,7 +53,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
 
     help_text = "train the music translation network (shared encoder, one decoder per domain)"
     p = groups["train"].add_parser("translate", help=help_text, description=help_text)
-    p.add_argument("--data", required=True, help="a directory made by `latentlab data clips`")
+    p.add_argument("--data", required=True, help="a directory made by `latentlab data translate`")
     add_train_args(p, run_dir="runs/translate_frames (wavenet: runs/translate)", out="checkpoints/translate",
                    export=False)
     p.add_argument("--arch", default="frames", choices=("frames", "wavenet"),
@@ -72,7 +72,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
 
     help_text = "translation figures on validation pieces: content kept, moved to the target, decode speed"
     p = groups["bench"].add_parser("translate", help=help_text, description=help_text)
-    p.add_argument("--data", required=True, help="a directory made by `latentlab data clips`")
+    p.add_argument("--data", required=True, help="a directory made by `latentlab data translate`")
     p.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint name or directory")
     p.add_argument("--source", default="piano", help="domain translated from (default piano)")
     p.add_argument("--clips", type=int, default=12, help="validation excerpts per target (default 12)")

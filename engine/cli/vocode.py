@@ -1,4 +1,4 @@
-"""``latentlab vocode``, ``latentlab data audio``, ``latentlab train vocoder NAME``, ``latentlab bench vocoders``.
+"""``latentlab vocode``, ``latentlab data vocode``, ``latentlab train vocode NAME``, ``latentlab bench vocode``.
 
     latentlab vocode IN.wav --vocoder hifigan -o OUT.wav        # analysis -> mel -> vocoder
     latentlab vocode --mel MEL.npy --vocoder melgan -o OUT.wav  # an [80, frames] natural-log mel
@@ -39,7 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     help_text = ("render a vocoder corpus at 22,050 Hz: music21 pieces on General MIDI programs, speech from "
                  "Debian's text-to-speech voices, and/or your audio")
-    d = groups["data"].add_parser("audio", help=help_text, description=help_text)
+    d = groups["data"].add_parser("vocode", aliases=["audio"], help=help_text, description=help_text)
     d.add_argument("-o", "--out", default="data/vocoder", help="output folder (default data/vocoder)")
     d.add_argument("--wav-dir", help="also take every audio file under this folder (speech works the same)")
     d.add_argument("--no-corpus", action="store_true", help="skip the music21 renders (use --wav-dir alone)")
@@ -50,8 +50,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=run_data)
 
-    help_text = "train a vocoder on a `latentlab data audio` corpus (resumable)"
-    t = groups["train"].add_parser("vocoder", help=help_text, description=help_text)
+    help_text = "train a vocoder on a `latentlab data vocode` corpus (resumable)"
+    t = groups["train"].add_parser("vocode", aliases=["vocoder"], help=help_text, description=help_text)
     t.add_argument("name", choices=[n for n in NAMES if n != "griffinlim"], help="which vocoder")
     t.add_argument("--data", default="data/vocoder", help="corpus folder (default data/vocoder)")
     add_train_args(t, run_dir="runs/vocoder_NAME", out="checkpoints/NAME")
@@ -62,7 +62,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
 
     help_text = ("every vocoder side by side: parameters, real-time factor, PESQ and STOI on validation speech, "
                  "MR-STFT distance and mel L1 on validation music")
-    b = groups["bench"].add_parser("vocoders", help=help_text, description=help_text)
+    b = groups["bench"].add_parser("vocode", aliases=["vocoders"], help=help_text, description=help_text)
     b.add_argument("--data", default="data/vocoder", help="corpus whose validation split is scored")
     b.add_argument("--clips", type=int, default=8, help="validation music clips (default 8)")
     b.add_argument("--speech-clips", type=int, default=8, help="validation speech clips (default 8; 0: none)")
@@ -141,7 +141,7 @@ def _list() -> int:
             cls = vocoder_class(name)
             state = "ready (no weights needed)" if not cls.needs_checkpoint else f"ready ({checkpoint_dir(name)})"
         else:
-            state = f"not trained (latentlab train vocoder {name})"
+            state = f"not trained (latentlab train vocode {name})"
         print(f"{name:<17} {state}")
     return 0
 
@@ -182,7 +182,7 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     if args.card:
-        command = (f"latentlab bench vocoders --data {args.data} --clips {args.clips} "
+        command = (f"latentlab bench vocode --data {args.data} --clips {args.clips} "
                    f"--speech-clips {args.speech_clips} --seconds {args.seconds:g} --threads {args.threads}" + (f" --vocoders {' '.join(args.vocoders)}" if args.vocoders else ""))
         for card in write_cards(rows, command):
             print(f"wrote {card}")

@@ -1,6 +1,6 @@
 """Melody training data: tunes from the music21 corpus and/or a folder of MIDI files -> windows.
 
-``latentlab data melodies`` runs :func:`build_melody_data`, which writes (no pickles anywhere):
+``latentlab data melody`` runs :func:`build_melody_data`, which writes (no pickles anywhere):
 
 - ``tunes.npz`` -- every extracted tune as melody events (concatenated ``events`` + ``offsets``), its
   ``names`` and ``sources``; the slow part (parsing), kept so windows can be re-cut quickly;
@@ -222,16 +222,16 @@ def save_tunes(tunes: list[Tune], path: Path, command: str) -> None:
 def load_tunes(path: Path) -> tuple[list[Tune], str]:
     """The tunes of a ``tunes.npz`` and the command that extracted them."""
     if not path.exists():
-        raise LatentLabError(f"{path} is missing: run `latentlab data melodies` first")
+        raise LatentLabError(f"{path} is missing: run `latentlab data melody` first")
     with np.load(path, allow_pickle=False) as z:
         events, offsets = z["events"].astype(np.int64), z["offsets"]
         tunes = [Tune(str(n), str(s), events[offsets[i] : offsets[i + 1]]) for i, (n, s) in enumerate(zip(z["names"], z["sources"]))]
-        return tunes, str(z["command"]) if "command" in z.files else "latentlab data melodies"
+        return tunes, str(z["command"]) if "command" in z.files else "latentlab data melody"
 
 
 def data_command(corpus: list[str] | None, midi_dirs: list[str] | None, transpose: int, val_fraction: float, limit: int | None) -> str:
-    """The ``latentlab data melodies`` command line that builds this data (recorded in the files)."""
-    parts = ["latentlab data melodies"]
+    """The ``latentlab data melody`` command line that builds this data (recorded in the files)."""
+    parts = ["latentlab data melody"]
     if corpus is not None and sorted(corpus) != sorted(CORPUS_SOURCES):
         parts.append(f"--corpus {','.join(corpus) or 'none'}")
     parts += [f"--midi {d}" for d in midi_dirs or []]
@@ -342,7 +342,7 @@ def load_windows(path: str | Path) -> dict[str, np.ndarray]:
     """Read a window file written by :func:`build_melody_data` (``train``, ``val``, ...)."""
     path = Path(path)
     if not path.exists():
-        raise LatentLabError(f"{path} is missing: build it with `latentlab data melodies --out {path.parent}`")
+        raise LatentLabError(f"{path} is missing: build it with `latentlab data melody --out {path.parent}`")
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 

@@ -12,7 +12,7 @@ held note from the same note struck again (:func:`sounding_roll` maps both to th
 the events round-trip MIDI exactly. The events are also MusicVAE's classes, so bits per step of every
 model in the likelihood table are counted over the same 90 classes on the same windows.
 
-The windows come from ``latentlab data melodies`` (``data/melodies/mel_16bar.npz``: 16-bar windows of
+The windows come from ``latentlab data melody`` (``data/melodies/mel_16bar.npz``: 16-bar windows of
 256 steps, transposed copies in the training split, the original keys in validation).
 """
 
@@ -85,7 +85,7 @@ class GridWindows(Dataset):
 
 
 def load_grids(path: str | Path = DEFAULT_DATA) -> tuple[GridWindows, GridWindows]:
-    """The train and validation splits of a window file written by ``latentlab data melodies``."""
+    """The train and validation splits of a window file written by ``latentlab data melody``."""
     arrays = load_windows(path)
     if len(arrays["val"]) == 0:
         raise LatentLabError(f"{path} has no validation windows: rebuild it with a larger --val-fraction")

@@ -1,6 +1,6 @@
 """NSynth-format notes: rendering them with FluidSynth, and reading any NSynth-layout folder.
 
-``latentlab data notes -o DIR`` runs :func:`build_timbre_data`, which renders single notes on General MIDI
+``latentlab data timbre -o DIR`` runs :func:`build_timbre_data`, which renders single notes on General MIDI
 programs (FluidSynth + FluidR3_GM) the way NSynth recorded its instruments -- 4 s at 16 kHz, the key held
 3 s and released for 1 s, velocities 25/50/75/100/127 -- and writes the real NSynth layout::
 
@@ -241,7 +241,7 @@ def build_timbre_data(
         folder.mkdir(parents=True, exist_ok=True)
         (folder / EXAMPLES).write_text(json.dumps(examples[name], indent=1) + "\n", encoding="utf-8")
     info = {
-        "made_by": "latentlab data notes (FluidSynth + FluidR3_GM)",
+        "made_by": "latentlab data timbre (FluidSynth + FluidR3_GM)",
         "sample_rate": SAMPLE_RATE, "note_seconds": NOTE_SECONDS, "held_seconds": HELD_SECONDS,
         "programs": {inst.name: inst.program for inst, _ in plan}, "pitches": pitches, "velocities": velocities,
         "gains": gains, "split": f"every {VALID_EVERY}th pitch of each instrument -> valid" if split else "none",
@@ -258,7 +258,7 @@ def split_dir(root: str | Path, split: str = "train") -> Path:
     """The folder holding ``examples.json`` for ``split``: ``root/nsynth-<split>`` or ``root`` itself."""
     root = Path(root)
     if not root.is_dir():
-        raise LatentLabError(f"no dataset folder {root}: make one with `latentlab data notes -o {root}`")
+        raise LatentLabError(f"no dataset folder {root}: make one with `latentlab data timbre -o {root}`")
     for candidate in (root / f"nsynth-{split}", root):
         if (candidate / EXAMPLES).is_file():
             return candidate

@@ -1,6 +1,6 @@
 """The music-translation data: the same music rendered on several instruments, and the segment loader.
 
-``latentlab data clips -o DIR`` renders monophonic folk tunes (music21's Essen collection) and polyphonic
+``latentlab data translate -o DIR`` renders monophonic folk tunes (music21's Essen collection) and polyphonic
 Bach chorales (music21's corpus) once per *domain* -- a General MIDI program played by FluidSynth with the
 FluidR3_GM soundfont -- at 22,050 Hz (the project's mel rate; ``--sample-rate 16000`` for the WaveNet
 translator), and writes::
@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from ..core.errors import LatentLabError
 
 SAMPLE_RATE = 16_000  # the WaveNet translation network's rate
-DATA_RATE = 22_050  # the rate `latentlab data clips` renders at by default (the project's mel rate)
+DATA_RATE = 22_050  # the rate `latentlab data translate` renders at by default (the project's mel rate)
 MANIFEST = "manifest.json"
 # General MIDI programs of the instruments we know by name (a domain may also be given as NAME=PROGRAM).
 PROGRAMS = {
@@ -261,12 +261,12 @@ def read_manifest(directory: str | Path) -> dict:
     """Read ``DIR/manifest.json`` (a missing or corrupt one is a clear error)."""
     path = Path(directory) / MANIFEST
     if not path.exists():
-        raise LatentLabError(f"no clips dataset at {Path(directory)} (missing {MANIFEST}): make one with `latentlab data clips -o {directory}`")
+        raise LatentLabError(f"no clips dataset at {Path(directory)} (missing {MANIFEST}): make one with `latentlab data translate -o {directory}`")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         assert {"sample_rate", "domains", "pieces"} <= set(manifest)
     except (json.JSONDecodeError, AssertionError, UnicodeDecodeError) as e:
-        raise LatentLabError(f"{path} is corrupt: rebuild it with `latentlab data clips`") from e
+        raise LatentLabError(f"{path} is corrupt: rebuild it with `latentlab data translate`") from e
     return manifest
 
 
@@ -352,7 +352,7 @@ class ClipSegments(Dataset):
         self.files = [piece_files(directory, d, split) for d in self.domains]
         for name, files in zip(self.domains, self.files):
             if not files:
-                raise LatentLabError(f"{directory} has no {split} audio for domain {name!r}: rebuild it with `latentlab data clips`")
+                raise LatentLabError(f"{directory} has no {split} audio for domain {name!r}: rebuild it with `latentlab data translate`")
         self.segment, self.augment, self.size, self.seed = segment, augment, size, seed
         self.margin = augment_margin(segment) if augment else 0
 

@@ -1,4 +1,4 @@
-"""The frame translator's data: paired log-mel excerpts of ``latentlab data clips`` renders, pitch-augmented.
+"""The frame translator's data: paired log-mel excerpts of ``latentlab data translate`` renders, pitch-augmented.
 
 Every piece of a clips dataset is rendered on every domain at the same tempo and length, so an excerpt at
 one offset is the same music on every instrument. :class:`PairedMels` holds every render's log-mel (the
@@ -52,7 +52,7 @@ def piece_mel(directory: Path, domain: str, piece: str) -> np.ndarray:
     audio, rate = sf.read(str(directory / domain / f"{piece}.wav"), dtype="float32", always_2d=False)
     if rate != MEL.sample_rate:
         raise LatentLabError(f"{directory} is at {rate} Hz; the frame translator needs {MEL.sample_rate} Hz renders "
-                             f"(`latentlab data clips -o DIR`, the default rate)")
+                             f"(`latentlab data translate -o DIR`, the default rate)")
     with torch.no_grad():
         mel = mel_spectrogram(torch.from_numpy(audio), MEL).numpy()
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ class PairedMels(Dataset):
         manifest = read_manifest(directory)
         if manifest["sample_rate"] != MEL.sample_rate:
             raise LatentLabError(f"{directory} is at {manifest['sample_rate']} Hz; the frame translator needs "
-                                 f"{MEL.sample_rate} Hz renders (`latentlab data clips -o DIR`, the default rate)")
+                                 f"{MEL.sample_rate} Hz renders (`latentlab data translate -o DIR`, the default rate)")
         self.domains = list(domains or manifest["domains"])
         for name in self.domains:
             if name not in manifest["domains"]:
@@ -82,7 +82,7 @@ class PairedMels(Dataset):
                   and all((directory / d / f"{p['id']}.wav").exists() for d in self.domains)]
         if not pieces:
             raise LatentLabError(f"{directory} has no {split} pieces on {', '.join(self.domains)}: "
-                                 f"rebuild it with `latentlab data clips`")
+                                 f"rebuild it with `latentlab data translate`")
         self.mels = [np.stack([piece_mel(directory, d, p["id"]) for d in self.domains]) for p in pieces]
         self.kinds = [int(p["kind"] == "poly") for p in pieces]
         weights = np.array([m.shape[-1] for m in self.mels], dtype=np.float64)

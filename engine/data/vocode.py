@@ -1,6 +1,6 @@
 """Vocoder training audio: FluidR3_GM renders of music21 corpus pieces, text-to-speech, and/or a folder of audio.
 
-``latentlab data audio -o DIR`` runs :func:`build_vocode_data`, which writes (no pickles anywhere):
+``latentlab data vocode -o DIR`` runs :func:`build_vocode_data`, which writes (no pickles anywhere):
 
 - ``train.npz`` / ``val.npz`` -- ``audio`` int16[N] (every clip at 22,050 Hz, concatenated),
   ``offsets`` int64[clips + 1] (clip i is ``audio[offsets[i]:offsets[i + 1]]``) and ``names`` (str[clips]);
@@ -248,7 +248,7 @@ def load_split(data_dir: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
     """(audio int16[N], offsets int64[clips + 1], names) of ``split`` ("train" or "val")."""
     path = Path(data_dir) / f"{split}.npz"
     if not path.exists():
-        raise LatentLabError(f"no vocoder data at {path}: build it with `latentlab data audio -o {data_dir}`")
+        raise LatentLabError(f"no vocoder data at {path}: build it with `latentlab data vocode -o {data_dir}`")
     with np.load(path, allow_pickle=False) as f:
         return f["audio"], f["offsets"], [str(n) for n in f["names"]]
 

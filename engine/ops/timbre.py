@@ -55,7 +55,7 @@ TRACK_SEMITONES = 3  # pYIN follows an upload's f0 this far either side of its e
 MIN_VOICED = 0.1  # a clip with fewer voiced frames than this (of its sounding ones) has no pitch to follow
 TimbreModel = NSynthAutoencoder | DDSPAutoencoder
 # Bundled example notes (NSynth layout), made by
-# `latentlab data notes -o assets/notes --programs 0 24 40 56 73 81 --pitches 60 67 --velocities 100 --no-split`
+# `latentlab data timbre -o assets/notes --programs 0 24 40 56 73 81 --pitches 60 67 --velocities 100 --no-split`
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "notes"
 Progress = Callable[[float], None]
 
@@ -87,7 +87,7 @@ def load_model(name: str | Path = DEFAULT_MODEL, device: torch.device | str | No
         if str(name) in MODELS:
             arch = "ddsp" if str(name) == "timbre_ddsp" else "nsynth"
             raise LatentLabError(
-                f"the timbre model {name!r} is not installed: make data with `latentlab data notes` and train it "
+                f"the timbre model {name!r} is not installed: make data with `latentlab data timbre` and train it "
                 f"with `latentlab train timbre --arch {arch}`"
             ) from e
         raise

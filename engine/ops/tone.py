@@ -28,7 +28,7 @@ from . import timbre
 SAMPLE_RATE = timbre.SAMPLE_RATE  # 16 kHz: the timbre model's rate
 REPO = Path(__file__).resolve().parents[2]
 # Where the target instruments' notes come from, first found first: the NSynth-format notes of
-# `latentlab data notes -o data/notes` (validation split, then train), else the bundled examples.
+# `latentlab data timbre -o data/notes` (validation split, then train), else the bundled examples.
 NOTE_FOLDERS = (REPO / "data" / "notes" / "nsynth-valid", REPO / "data" / "notes" / "nsynth-train",
                 REPO / "data" / "notes", timbre.EXAMPLES_DIR)
 NOTES_PER_TARGET = 3  # the target's embedding averages its notes at the pitches nearest the clip's
@@ -69,7 +69,7 @@ def notes_folder() -> Path:
     for folder in NOTE_FOLDERS:
         if (folder / "examples.json").exists():
             return folder
-    raise LatentLabError("no notes for tone transfer: make them with `latentlab data notes -o data/notes`")
+    raise LatentLabError("no notes for tone transfer: make them with `latentlab data timbre -o data/notes`")
 
 
 @lru_cache(maxsize=4)

@@ -260,7 +260,7 @@ def _translate_frames(net: FrameTranslator, audio: np.ndarray, targets: str | li
     audio = _check_clip(audio, rate, MAX_FAST_SECONDS)
     name = vocoder or default_vocoder()
     if not is_available(name):
-        raise LatentLabError(f"the {name} vocoder is not installed: train it with `latentlab train vocoder {name}`")
+        raise LatentLabError(f"the {name} vocoder is not installed: train it with `latentlab train vocode {name}`")
     dev = next(net.parameters()).device
     mel = torch.from_numpy(analyze(peak_normalize(audio, INPUT_PEAK)))[None].to(dev)
     z = net.encode(mel)

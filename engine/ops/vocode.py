@@ -101,8 +101,8 @@ def load_vocoder(name: str, device: torch.device | str | None = None, checkpoint
     path = (Path(checkpoint) if checkpoint else checkpoint_dir(name)).resolve()
     if not (path / "model.safetensors").exists():
         raise LatentLabError(
-            f"no trained {name} vocoder at {path}: train one with `latentlab train vocoder {name}` "
-            f"(after `latentlab data audio`)"
+            f"no trained {name} vocoder at {path}: train one with `latentlab train vocode {name}` "
+            f"(after `latentlab data vocode`)"
         )
     return load_cached(path, cls.from_checkpoint, device)
 
@@ -264,7 +264,7 @@ def compare(
         if on_start is not None:
             on_start(i, name)
         if not is_available(name):
-            results.append(Comparison(name, None, error=f"not trained (latentlab train vocoder {name})"))
+            results.append(Comparison(name, None, error=f"not trained (latentlab train vocode {name})"))
             continue
         synthesis = synthesize(mel, name, device, **(options or {}).get(name, {}))
         with torch.no_grad():

@@ -167,7 +167,7 @@ def melody_job(name: str, data: str | Path | None = None, run_dir: str | Path | 
         model = ckpt.load_into(MusicVAE(ckpt.build_config(MusicVAEConfig)), prefix="model.")
         return evaluate(model, load_windows(data)["val"], device=device)["argmax_accuracy"]
 
-    return Job(name, name, Path(run_dir or f"runs/{name}"), data, "latentlab data melodies", train, score,
+    return Job(name, name, Path(run_dir or f"runs/{name}"), data, "latentlab data melody", train, score,
                "argmax accuracy", higher_is_better=True, batch_size=recipe.train.batch_size)
 
 
@@ -191,14 +191,14 @@ def grid_job(name: str, data: str | Path | None = None, run_dir: str | Path | No
         model = ckpt.load_into(cls(ckpt.build_config(cfg_cls)))
         return evaluate_bits(model, load_windows(data)["val"], device=device)["bits_per_step"]
 
-    return Job(name, name, Path(run_dir or f"runs/{name}"), data, "latentlab data melodies", train, score,
+    return Job(name, name, Path(run_dir or f"runs/{name}"), data, "latentlab data melody", train, score,
                "bits per step", batch_size=recipe.train.batch_size)
 
 
 def vocoder_job(name: str, data: str | Path = "data/vocoder", run_dir: str | Path | None = None,
                 config: Any | None = None, clips: int = 8, **train_overrides: Any) -> Job:
     """A vocoder recipe; figure: MR-STFT distance on ``clips`` 4 s validation music clips
-    (``latentlab bench vocoders``)."""
+    (``latentlab bench vocode``)."""
     from .vocode import train_recipe, train_vocode
 
     data = Path(data)
@@ -210,7 +210,7 @@ def vocoder_job(name: str, data: str | Path = "data/vocoder", run_dir: str | Pat
     def score(checkpoint: Path, device: str) -> float:
         return mean_mr_stft(name, checkpoint, data, clips=clips, device=device)
 
-    return Job(name, name, Path(run_dir or f"runs/vocoder_{name}"), data, "latentlab data audio", train, score,
+    return Job(name, name, Path(run_dir or f"runs/vocoder_{name}"), data, "latentlab data vocode", train, score,
                "MR-STFT", batch_size=train_recipe(name).batch_size, can_init=config is None)
 
 
@@ -228,7 +228,7 @@ def ddsp_job(data: str | Path = "data/notes", run_dir: str | Path | None = None,
     def score(checkpoint: Path, device: str) -> float:
         return validation_loss(checkpoint, data, device)
 
-    return Job("timbre_ddsp", "timbre_ddsp", Path(run_dir or "runs/timbre_ddsp"), data, "latentlab data notes",
+    return Job("timbre_ddsp", "timbre_ddsp", Path(run_dir or "runs/timbre_ddsp"), data, "latentlab data timbre",
                train, score, "val spectral loss", batch_size=RECIPES["timbre_ddsp"].batch_size,
                can_init=config is None)
 
@@ -236,7 +236,7 @@ def ddsp_job(data: str | Path = "data/notes", run_dir: str | Path | None = None,
 def mean_mr_stft(name: str, checkpoint: Path, data: Path, clips: int = 8, seconds: float = 4.0,
                  device: str = "cpu") -> float:
     """Vocoder ``name`` from ``checkpoint``: the mean MR-STFT distance on the validation music clips, as
-    ``latentlab bench vocoders`` measures it."""
+    ``latentlab bench vocode`` measures it."""
     from ..core.metrics import mr_stft_distance
     from ..data.vocode import validation_clips
     from ..ops.vocode import analyze, synthesize

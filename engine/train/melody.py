@@ -39,7 +39,7 @@ class MelodyRecipe:
 
     model: MusicVAEConfig
     train: TrainConfig
-    data: str  # window file written by `latentlab data melodies`
+    data: str  # window file written by `latentlab data melody`
     attribute_windows: int = 20_000  # training windows encoded for the attribute vectors
     description: str = ""
     precision: str = ""  # the measurement behind ``train.cpu_bf16`` (stated in the card)
@@ -218,7 +218,7 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
     cfg = recipe.model
     params = figures.get("parameters", 0)
     data = [
-        f"- `{data_info.get('command', 'latentlab data melodies')}` -> `{recipe.data}`: "
+        f"- `{data_info.get('command', 'latentlab data melody')}` -> `{recipe.data}`: "
         + ", ".join(f"{name} ({count} tunes)" for name, count in data_info.get("sources", {}).items())
         + " from the music21 corpus / MIDI folders; duple meters only, top line of each tune.",
         f"- {data_info.get('train', '?')} training windows (every transposition within ±{data_info.get('transpose', '?')} semitones), "
@@ -266,7 +266,7 @@ def export_checkpoint(
         "train": len(train),
         "val": len(data["val"]),
         "transpose": int(data.get("transpose", 0)),
-        "command": str(data["command"]) if "command" in data else "latentlab data melodies",
+        "command": str(data["command"]) if "command" in data else "latentlab data melody",
         "sources": {str(n): int(c) for n, c in zip(data.get("sources", []), data.get("source_tunes", []))},
     }
     extra = {

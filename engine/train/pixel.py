@@ -3,7 +3,7 @@ BiLSTM (through the shared loop) and the AR(p) baseline (least squares, no loop)
 the whole validation split and written as a checkpoint with its card.
 
 ``latentlab train melody --config pixelcnn_16bar`` (or ``row_lstm_16bar``, ``diagonal_bilstm_16bar``,
-``ar_16bar``) runs :func:`train_grid_model`. The data are the 16-bar windows of ``latentlab data melodies``
+``ar_16bar``) runs :func:`train_grid_model`. The data are the 16-bar windows of ``latentlab data melody``
 as 16 x 16 grids (:mod:`engine.data.pianoroll`). The recipes are sized for about ten minutes of one CPU
 thread each.
 """
@@ -109,7 +109,7 @@ def _data_info(data: dict[str, np.ndarray]) -> dict[str, Any]:
         "train": len(data["train"]),
         "val": len(data["val"]),
         "transpose": int(data.get("transpose", 0)),
-        "command": str(data["command"]) if "command" in data else "latentlab data melodies",
+        "command": str(data["command"]) if "command" in data else "latentlab data melody",
         "sources": {str(n): int(c) for n, c in zip(data.get("sources", []), data.get("source_tunes", []))},
     }
 

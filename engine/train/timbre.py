@@ -133,13 +133,13 @@ def last_logged(run_dir: Path) -> dict[str, float]:
 
 
 def describe_data(data: str | Path) -> str:
-    """One sentence on a dataset folder, from its ``dataset.json`` when ``latentlab data notes`` made it."""
+    """One sentence on a dataset folder, from its ``dataset.json`` when ``latentlab data timbre`` made it."""
     info_path = Path(data) / DATASET_INFO
     if not info_path.exists():
         return f"`{data}`: an NSynth-layout folder (nsynth-train / nsynth-valid)."
     info = json.loads(info_path.read_text(encoding="utf-8"))
     pitches, velocities = info.get("pitches", []), info.get("velocities", [])
-    return (f"`{data}`, made by `latentlab data notes -o {data}` (FluidSynth + FluidR3_GM): "
+    return (f"`{data}`, made by `latentlab data timbre -o {data}` (FluidSynth + FluidR3_GM): "
             f"{len(info.get('programs', {}))} General MIDI programs covering the NSynth families, pitches "
             f"{min(pitches, default=0)}-{max(pitches, default=0)} ({len(pitches)} values, each within its instrument's "
             f"range), velocities {'/'.join(map(str, velocities))}; "

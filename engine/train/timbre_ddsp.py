@@ -53,7 +53,7 @@ class NoteCrops(Dataset):
         examples = read_examples(folder)
         self.notes = sorted(examples)
         if not self.notes:
-            raise LatentLabError(f"{folder} holds no notes: make them with `latentlab data notes`")
+            raise LatentLabError(f"{folder} holds no notes: make them with `latentlab data timbre`")
         self.audio = torch.zeros(len(self.notes), NOTE_SAMPLES, dtype=torch.int16)
         for i, name in enumerate(self.notes):
             path = folder / AUDIO_DIR / f"{name}.wav"

@@ -174,7 +174,7 @@ def _data_summary(data: str | Path, domains: list[str]) -> str:
     seconds = sum(p["seconds"] for p in pieces if p["split"] == "train")
     programs = ", ".join(f"{d} ({manifest['domains'][d]})" for d in domains if d in manifest["domains"])
     return (
-        f"`latentlab data clips` ({data}): {len(pieces)} pieces ({kinds['mono']} monophonic music21 Essen folk "
+        f"`latentlab data translate` ({data}): {len(pieces)} pieces ({kinds['mono']} monophonic music21 Essen folk "
         f"tunes, {kinds['poly']} Bach chorales), each rendered by FluidSynth + FluidR3_GM at 16 kHz on "
         f"{programs}; split by piece: "
         f"{sum(p['split'] == 'train' for p in pieces)} train ({seconds / 60:.0f} min per domain), "
@@ -203,7 +203,7 @@ def train_translate(
 
     Parameters
     ----------
-    data : a ``latentlab data clips`` directory
+    data : a ``latentlab data translate`` directory
     out : checkpoint directory written at the end (the best validation state)
     run_dir : resumable run directory; an existing one is resumed with its stored model config
     size : model size preset ("default" or "tiny")
@@ -231,7 +231,7 @@ def train_translate(
         task: TrainTask = TranslateTask(model)
     else:
         if add_domain not in manifest["domains"]:
-            raise LatentLabError(f"{data} has no audio for {add_domain!r}: render it with `latentlab data clips -o {data} --domains {add_domain}`")
+            raise LatentLabError(f"{data} has no audio for {add_domain!r}: render it with `latentlab data translate -o {data} --domains {add_domain}`")
         ckpt = load_checkpoint(base)
         base_config = ckpt.build_config(TranslatorConfig)
         base_model = ckpt.load_into(Translator(base_config))

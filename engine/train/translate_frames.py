@@ -173,7 +173,7 @@ def _data_summary(data: str | Path, domains: list[str]) -> str:
     seconds = sum(p["seconds"] for p in pieces if p["split"] == "train")
     programs = ", ".join(f"{d} ({manifest['domains'][d]})" for d in domains if d in manifest["domains"])
     return (
-        f"`latentlab data clips` ({data}): {len(pieces)} pieces ({kinds['mono']} monophonic music21 Essen folk "
+        f"`latentlab data translate` ({data}): {len(pieces)} pieces ({kinds['mono']} monophonic music21 Essen folk "
         f"tunes, {kinds['poly']} Bach chorales), rendered by FluidSynth + FluidR3_GM at {manifest['sample_rate']} Hz "
         f"on the General MIDI programs {programs}; split by piece: {sum(p['split'] == 'train' for p in pieces)} "
         f"train ({seconds / 60:.0f} min per domain), {sum(p['split'] == 'validation' for p in pieces)} validation "
@@ -223,7 +223,7 @@ def train_frames(
     else:
         if add_domain not in manifest["domains"]:
             raise LatentLabError(f"{data} has no audio for {add_domain!r}: render it with "
-                                 f"`latentlab data clips -o {data} --domains {add_domain}`")
+                                 f"`latentlab data translate -o {data} --domains {add_domain}`")
         ckpt = load_checkpoint(base)
         if ckpt.arch != ARCH:
             raise LatentLabError(f"{base} is a {ckpt.arch} translator; extend it with `--arch wavenet`")

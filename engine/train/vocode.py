@@ -1,10 +1,10 @@
-"""Vocoder training: what ``latentlab train vocoder NAME`` runs, on the shared loop.
+"""Vocoder training: what ``latentlab train vocode NAME`` runs, on the shared loop.
 
 - :class:`VocoderTask` -- the :class:`~engine.train.TrainTask` every vocoder's recipe subclasses
   (:mod:`.vocode_gan`, :mod:`.vocode_flows`, :mod:`.vocode_wavenet`, :mod:`.vocode_vocos`);
 - ``TRAIN_TASKS`` -- vocoder name -> its task, imported only when used;
 - :func:`train_recipe` -- a vocoder's optimisation settings, ``RECIPES[name]`` of its task's module;
-- :func:`train_vocode` -- train (or resume) one vocoder on a ``latentlab data audio`` corpus and save it.
+- :func:`train_vocode` -- train (or resume) one vocoder on a ``latentlab data vocode`` corpus and save it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TRAIN_TASKS: dict[str, str] = {
 
 
 class VocoderTask(TrainTask):
-    """How ``latentlab train vocoder NAME`` trains one vocoder through the shared loop.
+    """How ``latentlab train vocode NAME`` trains one vocoder through the shared loop.
 
     ``self.model`` holds everything trained (for GANs: the generator and the discriminators), so the
     loop's resumable state covers it all; ``self.vocoder`` is the part that is shipped.
@@ -143,7 +143,7 @@ def train_vocode(
     vocoder = task.vocoder
     own_bf16 = bool(getattr(vocoder, "bf16", False))  # Vocos: its backbone's own autocast
     card = render_card(name, (
-        f"Trained by `latentlab train vocoder {name} --data {data_dir} --steps {cfg.steps} "
+        f"Trained by `latentlab train vocode {name} --data {data_dir} --steps {cfg.steps} "
         f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
         f"{precision_text(dataclasses.replace(cfg, cpu_bf16=cfg.cpu_bf16 or own_bf16), train_precision(name))}\n\n"
         f"Final training-log figures: {json.dumps(extra['final_metrics'])}"

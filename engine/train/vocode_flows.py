@@ -1,6 +1,6 @@
 """Training recipes of the flow vocoders: WaveGlow and FloWaveNet, both by exact maximum likelihood.
 
-``latentlab train vocoder waveglow`` / ``latentlab train vocoder flowavenet``; the loss is the negative
+``latentlab train vocode waveglow`` / ``latentlab train vocode flowavenet``; the loss is the negative
 log-likelihood of the audio in nats per sample (negative values are normal: audio is a density on [-1, 1]).
 """
 

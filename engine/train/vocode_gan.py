@@ -107,7 +107,7 @@ class GANVocoderTask(VocoderTask):
         if self.trainer is not None and self.trainer.world > 1:
             # Alternating G / D updates call the wrapped model several times per backward, which plain DDP
             # does not support; one process it is.
-            raise LatentLabError("the GAN vocoders train in one process: run `latentlab train vocoder` without torchrun")
+            raise LatentLabError("the GAN vocoders train in one process: run `latentlab train vocode` without torchrun")
         return {"g": self._optimizer(self.model.generator.parameters(), cfg),
                 "d": self._optimizer(self.model.discriminator.parameters(), cfg)}
 

@@ -1,6 +1,6 @@
 """Training recipes of the WaveNet vocoder and of Parallel WaveNet (its distilled student).
 
-``latentlab train vocoder wavenet`` then ``latentlab train vocoder parallel_wavenet`` (the student needs
+``latentlab train vocode wavenet`` then ``latentlab train vocode parallel_wavenet`` (the student needs
 the trained teacher in ``checkpoints/wavenet``). Both run through the shared :class:`engine.train.Trainer`.
 """
 
@@ -84,7 +84,7 @@ class ParallelWaveNetTask(VocoderTask):
         except LatentLabError as e:
             raise LatentLabError(
                 f"Parallel WaveNet distils the WaveNet vocoder, which could not be loaded ({e}); "
-                "train it first with `latentlab train vocoder wavenet`"
+                "train it first with `latentlab train vocode wavenet`"
             ) from e
         if not teacher.mixture:
             raise LatentLabError("Parallel WaveNet needs a logistic-mixture WaveNet teacher, not a mu-law softmax one")

@@ -35,7 +35,7 @@ def play(notes: list[tuple[float, float, int]], harmonics: list[float], seconds:
 
 def make_clips(directory: Path, domains: tuple[str, ...] = ("sine", "saw"), pieces: int = 3, seconds: float = 1.0,
                rate: int = RATE, poly: bool = False) -> Path:
-    """A clips dataset in the format of ``latentlab data clips``: the same notes played with each timbre.
+    """A clips dataset in the format of ``latentlab data translate``: the same notes played with each timbre.
 
     poly : every other piece is polyphonic (two lines a fifth apart) and marked "poly"; the first two
         pieces are the validation split then (one of each kind)

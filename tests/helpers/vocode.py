@@ -1,4 +1,4 @@
-"""The two small ``latentlab data audio`` corpora the vocoder tests make themselves (no FluidSynth, no downloads):
+"""The two small ``latentlab data vocode`` corpora the vocoder tests make themselves (no FluidSynth, no downloads):
 :func:`make_corpus` goes through the data command's builder, :func:`write_corpus` writes the format directly."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def write_wavs(folder: Path, n: int = 6, seconds: float = 1.5, seed: int = 0) ->
 
 
 def make_corpus(root: Path) -> Path:
-    """A tiny ``latentlab data audio`` corpus built from a folder of WAVs; returns its directory."""
+    """A tiny ``latentlab data vocode`` corpus built from a folder of WAVs; returns its directory."""
     from engine.data.vocode import build_vocode_data
 
     wavs = write_wavs(root / "wavs")
@@ -34,7 +34,7 @@ def make_corpus(root: Path) -> Path:
 
 
 def write_corpus(directory: Path, train_seconds: float = 3.0, val_seconds: float = 1.0) -> Path:
-    """train.npz / val.npz / manifest.json of synthetic tones in ``directory`` (the ``latentlab data audio`` format)."""
+    """train.npz / val.npz / manifest.json of synthetic tones in ``directory`` (the ``latentlab data vocode`` format)."""
     directory.mkdir(parents=True, exist_ok=True)
     for split, seconds, seed in (("train", train_seconds, 0), ("val", val_seconds, 1)):
         audio = harmonic_tones(seconds, seed, RATE)

@@ -20,7 +20,7 @@ Loading and saving go through the shared checkpoint helpers (:meth:`Vocoder.from
 :meth:`Vocoder.save`): ``checkpoints/<name>/`` holds model.safetensors, config.json (kind "vocoder",
 arch = ``name``) and card.md. A vocoder's training is a
 :class:`engine.train.vocode.VocoderTask` (a :class:`engine.train.TrainTask`) registered in
-``engine.train.vocode.TRAIN_TASKS``; ``latentlab train vocoder
+``engine.train.vocode.TRAIN_TASKS``; ``latentlab train vocode
 NAME`` builds it with :meth:`VocoderTask.create`, feeds it batches of :class:`engine.data.vocode.
 VocoderSegments` (``{"audio": Tensor[B x T], "mel": Tensor[B x 80 x T // 256]}``) through the shared
 :class:`engine.train.Trainer`, and saves ``task.vocoder`` with :meth:`Vocoder.save`.
