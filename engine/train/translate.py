@@ -126,12 +126,20 @@ def export_if_best(task: TrainTask, metrics: dict[str, float]) -> None:
 
 def export(model: Translator, directory: str | Path, extra: dict[str, Any]) -> Path:
     """Write ``model`` as a checkpoint directory (weights + config; the card is written by the caller)."""
-    run = read_run_config(Path(directory).parent) if (Path(directory).parent / RUN_CONFIG).exists() else {}
+    return save_translate_checkpoint(model, directory, ARCH, extra, model_card)
+
+
+def save_translate_checkpoint(model: torch.nn.Module, directory: str | Path, arch: str, extra: dict[str, Any],
+                              card: Any) -> Path:
+    """A translation model (either architecture) as a checkpoint: its run's record (``translator.json`` beside
+    ``directory``) and ``extra`` in the metadata, and ``card(config, run, extra)`` as its card."""
+    parent = Path(directory).parent
+    run = read_run_config(parent) if (parent / RUN_CONFIG).exists() else {}
     return save_checkpoint(
-        directory, kind="translate", arch=ARCH, config=model.config, tensors=model.state_dict(),
+        directory, kind="translate", arch=arch, config=model.config, tensors=model.state_dict(),
         extra={"domains": list(model.config.domains), "sample_rate": model.config.sample_rate,
                "training": {**run.get("training", {}), **extra}},
-        card=model_card(model.config, run, extra),
+        card=card(model.config, run, extra),
     )
 
 

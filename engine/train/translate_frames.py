@@ -27,13 +27,14 @@ from typing import Any
 import torch
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_dict, config_to_dict, load_checkpoint, save_checkpoint
+from ..core.checkpoint import config_from_dict, config_to_dict, load_checkpoint
 from ..core.device import resolve_device
 from ..core.errors import LatentLabError
 from ..data.translate import read_manifest
 from ..data.translate_frames import PairedMels
 from ..models.frame_translator import FrameTranslator, FrameTranslatorConfig, sized_config
 from .loop import TrainConfig, Trainer, TrainTask, get_recipe, logged_seconds, train_config_from_args
+from .translate import save_translate_checkpoint
 
 ARCH = "umt_frames"
 RUN_CONFIG = "translator.json"
@@ -127,14 +128,7 @@ def export_if_best(task: TrainTask, metrics: dict[str, float]) -> None:
 
 def export(model: FrameTranslator, directory: str | Path, extra: dict[str, Any]) -> Path:
     """Write ``model`` as a checkpoint directory (weights + config + a card without measured figures)."""
-    parent = Path(directory).parent
-    run = json.loads((parent / RUN_CONFIG).read_text(encoding="utf-8")) if (parent / RUN_CONFIG).exists() else {}
-    return save_checkpoint(
-        directory, kind="translate", arch=ARCH, config=model.config, tensors=model.state_dict(),
-        extra={"domains": list(model.config.domains), "sample_rate": model.config.sample_rate,
-               "training": {**run.get("training", {}), **extra}},
-        card=model_card(model.config, run, extra),
-    )
+    return save_translate_checkpoint(model, directory, ARCH, extra, model_card)
 
 
 def model_card(config: FrameTranslatorConfig, run: dict[str, Any], extra: dict[str, Any]) -> str:
