@@ -113,7 +113,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["data"].add_parser("melody", aliases=["melodies"], help="melody windows from the music21 corpus and/or MIDI folders", description=(
-        "Extract duple-meter tunes from music21's corpus and/or 4/4 MIDI files (top line of programs 0-31), "
+        "Extract duple-meter tunes from music21's corpus and/or the melodies of MIDI files as MusicVAE does "
+        "(note_seq: 4/4 pieces, the top line of each track of programs 0-31, split at a bar of silence), "
         "cut 2-bar and 16-bar windows, augment by transposition, split train/validation by tune."))
     p.add_argument("--out", default="data/melodies", help="output folder (default data/melodies)")
     p.add_argument("--corpus", default="all", help="comma-separated music21 collections: essen, ryans, oneills, airds, "

@@ -10,7 +10,8 @@
 
 The validation split is by tune (a stable hash of the tune's name), so no window of a validation tune is
 ever trained on. Only duple meters are kept (4/4, 2/4, 2/2, 4/2: bars of 8, 16 or 32 16th steps), so
-16-step windows start on bar lines; MIDI folders keep 4/4 files only, as Magenta does for Lakh.
+16-step windows start on bar lines; MIDI folders keep 4/4 pieces only and split tracks into melodies at
+gaps of a bar, as MusicVAE does for Lakh (:mod:`engine.data.midi_melodies`, through note_seq).
 """
 
 from __future__ import annotations
@@ -27,15 +28,13 @@ import numpy as np
 from ..core.errors import LatentLabError
 from ..core.midi import (
     FIRST_PITCH_CLASS,
-    MELODIC_PROGRAMS,
     STEPS_PER_BAR,
     STEPS_PER_QUARTER,
     melody_from_notes,
     pad_melody,
-    quantize_notes,
-    read_midi,
     transpose_melody,
 )
+from .midi_melodies import midi_melodies
 
 DEFAULT_DIR = Path("data/melodies")
 TUNES_FILE = "tunes.npz"
@@ -153,9 +152,11 @@ def corpus_tunes(collection: str, limit: int | None = None) -> Iterator[Tune]:
 
 
 def midi_folder_tunes(folder: str | Path, limit: int | None = None) -> Iterator[Tune]:
-    """Top lines of every melodic track (programs 0-31) of every 4/4 MIDI file under ``folder``.
+    """Melodies of every MIDI file under ``folder``, extracted as MusicVAE does (``midi_melodies``).
 
-    Each instrument of a file is its own tune; the validation split keeps a file's tracks together.
+    Programs 0-31, 4/4 pieces only, the top line of each track, a new melody after every bar of silence
+    (see :mod:`engine.data.midi_melodies`). Every melody is its own tune, named
+    ``"<file>|<track>@<piece>.<bar>"``; the validation split keeps a file's melodies together.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -163,19 +164,12 @@ def midi_folder_tunes(folder: str | Path, limit: int | None = None) -> Iterator[
     count = 0
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi")):
         try:
-            pm = read_midi(path)
+            melodies = midi_melodies(path)
         except LatentLabError:
             continue
-        if any((ts.numerator, ts.denominator) != (4, 4) for ts in pm.time_signature_changes):
-            continue
-        for i, inst in enumerate(pm.instruments):
-            if inst.is_drum or inst.program not in MELODIC_PROGRAMS or len(inst.notes) < 4:
-                continue
-            try:
-                melody = melody_from_notes(quantize_notes(pm, None, str(path), instruments=[inst]), str(path))
-            except LatentLabError:
-                continue
-            yield Tune(f"{path.relative_to(folder)}|{i}", f"midi:{folder}", melody)
+        for m in melodies:
+            name = f"{path.relative_to(folder)}|{m.instrument}@{m.piece}.{m.start_step // STEPS_PER_BAR}"
+            yield Tune(name, f"midi:{folder}", m.melody)
             count += 1
             if limit and count >= limit:
                 return
