@@ -3,7 +3,10 @@ the likelihood table of the melody models.
 
 Times (median of ``repeats`` after a warm-up) encoding one window, argmax-decoding one window, and an
 11-step interpolation between two one-window melodies -- everything the app does for one click. With a
-window file, also the teacher-forced and argmax reconstruction accuracy and the KL on its validation split.
+window file, also the teacher-forced and argmax reconstruction accuracy and the KL on its validation split,
+and the pitch-range sanity figure of interpolations between validation melodies
+(:func:`interpolation_pitch_range`: the fraction of intermediate steps whose notes all stay inside the two
+endpoints' combined pitch range; a smooth latent space keeps it high).
 
 The likelihood table (:func:`likelihood_table`) measures, in one run, the validation bits per step of AR(p),
 the gated PixelCNN, the Row LSTM and the Diagonal BiLSTM and MusicVAE's negative ELBO on the same windows,
@@ -20,8 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.errors import LatentLabError
+from ..core.midi import FIRST_PITCH_CLASS, MIN_PITCH
+
 INTERPOLATION_STEPS = 11
 TARGET_MS = 50.0  # 11-step 2-bar interpolation on a CPU
+RANGE_PAIRS = 16  # validation pairs interpolated for the pitch-range figure
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -42,6 +49,99 @@ def _example_windows(steps: int) -> tuple[np.ndarray, np.ndarray]:
         a[i] = scale[(i // 2) % 8] - 19
         b[i] = arpeggio[(i // 2) % 8] - 19
     return a, b
+
+
+# -- the pitch-range sanity figure ----------------------------------------------------------------------
+
+
+def _pitches(melody: np.ndarray) -> np.ndarray:
+    m = np.asarray(melody)
+    return m[m >= FIRST_PITCH_CLASS] - FIRST_PITCH_CLASS + MIN_PITCH
+
+
+def steps_in_range(a: np.ndarray, b: np.ndarray, path: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Which intermediate steps of an interpolation keep every note inside a's and b's combined pitch range.
+
+    Parameters
+    ----------
+    a, b : int[T] the two endpoint melodies (the inputs, not their reconstructions)
+    path : ``steps`` decoded melodies int[steps x T], the first and last being the endpoints' own decodes
+
+    Returns
+    -------
+    bool[steps - 2], one per intermediate step; a step without notes counts as inside
+    """
+    ends = np.concatenate([_pitches(a), _pitches(b)])
+    if not len(ends):
+        raise LatentLabError("both endpoint melodies are silent: their pitch range is empty")
+    low, high = ends.min(), ends.max()
+    return np.array([bool(((p >= low) & (p <= high)).all()) for p in map(_pitches, path[1:-1])], dtype=bool)
+
+
+def range_pairs(windows: np.ndarray, tunes: np.ndarray | None, pairs: int, seed: int = 0) -> list[tuple[int, int]]:
+    """``pairs`` (i, j) of validation windows with notes, from different tunes where ``tunes`` is given."""
+    rng = np.random.default_rng(seed)
+    usable = np.flatnonzero((windows >= FIRST_PITCH_CLASS).any(1))
+    out: list[tuple[int, int]] = []
+    for _ in range(100 * pairs):
+        if len(out) == pairs or len(usable) < 2:
+            break
+        i, j = (int(k) for k in rng.choice(usable, size=2, replace=False))
+        if tunes is None or tunes[i] != tunes[j] or len(np.unique(tunes[usable])) < 2:
+            out.append((i, j))
+    return out
+
+
+@torch.no_grad()
+def interpolation_pitch_range(
+    model: torch.nn.Module,
+    windows: np.ndarray,
+    tunes: np.ndarray | None = None,
+    pairs: int = RANGE_PAIRS,
+    steps: int = INTERPOLATION_STEPS,
+    method: str = "slerp",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Interpolate between pairs of validation windows and check the intermediate steps' pitch range.
+
+    Parameters
+    ----------
+    model : a MusicVAE
+    windows : int[N x T] validation windows (T = the model's steps)
+    tunes : int[N] the tune of each window (pairs are drawn from different tunes), or None
+    pairs, steps, method : ``pairs`` interpolations of ``steps`` steps (endpoints included), slerp or lerp
+        between the windows' mu, each step argmax-decoded
+
+    Returns
+    -------
+    {"pairs", "steps", "method", "fraction_in_range" (mean over pairs of the fraction of the steps - 2
+    intermediate steps whose notes all lie within the endpoints' combined pitch range), "fraction_silent"
+    (intermediate steps without a note, which count as inside), "per_pair"}
+    """
+    from ..ops.melody import interpolate_latents
+
+    model.eval()
+    device = next(model.parameters()).device
+    chosen = range_pairs(windows, tunes, pairs, seed)
+    if not chosen:
+        raise LatentLabError("the pitch-range figure needs two validation windows with notes")
+    x = torch.as_tensor(windows.astype(np.int64), device=device)
+    a_idx, b_idx = [i for i, _ in chosen], [j for _, j in chosen]
+    mu_a, mu_b = model.encode(x[a_idx]), model.encode(x[b_idx])
+    path = interpolate_latents(mu_a, mu_b, steps, method)  # [steps x pairs x Z]
+    decoded = model.decode(path.reshape(-1, path.shape[-1])).reshape(steps, len(chosen), -1).cpu().numpy()
+    per_pair, silent = [], 0
+    for k, (i, j) in enumerate(chosen):
+        per_pair.append(float(steps_in_range(windows[i], windows[j], decoded[:, k]).mean()))
+        silent += int(sum(not (d >= FIRST_PITCH_CLASS).any() for d in decoded[1:-1, k]))
+    return {
+        "pairs": len(chosen),
+        "steps": steps,
+        "method": method,
+        "fraction_in_range": float(np.mean(per_pair)),
+        "fraction_silent": silent / (len(chosen) * (steps - 2)),
+        "per_pair": per_pair,
+    }
 
 
 def bench_melody(model: str = "mel_2bar", data: str | Path | None = None, device: str | None = None, repeats: int = 20) -> dict[str, Any]:
@@ -67,14 +167,14 @@ def bench_melody(model: str = "mel_2bar", data: str | Path | None = None, device
     if mm.steps == 32:
         report["interpolate_target_ms"] = TARGET_MS
     if data is not None:
-        windows = load_windows(data)["val"]
+        split = load_windows(data)
+        windows = split["val"]
         if windows.shape[1] != mm.steps:
-            from ..core.errors import LatentLabError
-
             raise LatentLabError(f"{data} holds {windows.shape[1]}-step windows but {mm.name} takes {mm.steps}")
         with torch.no_grad():
             report["validation"] = evaluate(mm.model, windows, device=mm.device)
         mm.model.eval()
+        report["interpolation_range"] = interpolation_pitch_range(mm.model, windows, split.get("val_tune"))
     return report
 
 
@@ -93,6 +193,12 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"  validation ({v['windows']} windows): teacher-forced accuracy {v['teacher_forced_accuracy']:.4f}, "
             f"argmax accuracy {v['argmax_accuracy']:.4f} (onsets {v['argmax_onset_accuracy']:.4f}), KL {v['kl_bits']:.1f} bits"
+        )
+    if "interpolation_range" in report:
+        r = report["interpolation_range"]
+        lines.append(
+            f"  {r['steps']}-step {r['method']} between {r['pairs']} validation pairs: {r['fraction_in_range']:.3f} of the "
+            f"intermediate steps keep every note inside the endpoints' pitch range ({r['fraction_silent']:.3f} are silent)"
         )
     return "\n".join(lines)
 
@@ -148,7 +254,6 @@ def likelihood_table(data: str | Path = "data/melodies/mel_16bar.npz", data_2bar
     Returns {"rows": [{model, arch, parameters, bits_16bar, bits_2bar, continue_8_bars_s, steps_per_s}], ...}
     """
     from ..core.device import describe_device, resolve_device
-    from ..core.errors import LatentLabError
     from ..data.melody import load_windows
     from ..ops import continuation
     from ..ops.melody import load_model as load_vae
