@@ -150,6 +150,12 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--data-2bar", default="data/melodies/mel_2bar.npz", help="with --likelihood: also measure on these "
                    "2-bar validation windows ('none' skips them; --data gives the 16-bar file, default "
                    "data/melodies/mel_16bar.npz)")
+    p.add_argument("--diagnose", action="store_true", help="instead: where --model's reconstructions of the --data "
+                   "validation split go wrong -- accuracy per bar, step and event kind (onset / note-off / hold / rest), "
+                   "argmax and teacher-forced, KL per latent dimension, z ablations, the conductor's bar embeddings")
+    p.add_argument("--probe-windows", type=int, default=0, help="with --diagnose, a hierarchical model: also optimise z, "
+                   "then the bar embeddings, per window on this many validation windows (which stage limits it; ~2 s a "
+                   "window on one thread)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     add_device_arg(p)
     p.set_defaults(func=bench)
@@ -311,6 +317,21 @@ def bench(args: argparse.Namespace) -> int:
         data_2bar = None if args.data_2bar == "none" else args.data_2bar
         table = likelihood_table(args.data or "data/melodies/mel_16bar.npz", data_2bar, device=args.device)
         print(json.dumps(table, indent=1) if args.json else format_likelihood(table))
+        return 0
+    if args.diagnose:
+        from ..bench.melody_diagnosis import diagnose_musicvae, format_diagnosis
+        from ..core.errors import LatentLabError
+        from ..data.melody import load_windows
+        from ..ops.melody import load_model
+
+        if args.data is None:
+            raise LatentLabError("--diagnose needs --data: the window file whose validation split to diagnose")
+        mm = load_model(args.model, args.device)
+        split = load_windows(args.data)
+        if split["val"].shape[1] != mm.steps:
+            raise LatentLabError(f"{args.data} holds {split['val'].shape[1]}-step windows but {mm.name} takes {mm.steps}")
+        report = diagnose_musicvae(mm.model, split["val"], split.get("train"), probe_windows=args.probe_windows)
+        print(json.dumps({"model": mm.name, **report}, indent=1) if args.json else f"model {mm.name}\n" + format_diagnosis(report))
         return 0
     report = bench_melody(args.model, args.data, args.device, args.repeats)
     print(json.dumps(report, indent=1) if args.json else format_report(report))
