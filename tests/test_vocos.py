@@ -2,13 +2,14 @@
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
 
 from engine.core.mel import CLAMP, MelConfig, magnitude, mel_spectrogram, mel_to_linear
 from engine.data.vocode import VocoderSegments
-from engine.models.vocoders.vocos import Vocos, VocosConfig
+from engine.models.vocoders.vocos import Vocos, VocosConfig, carrier_phase
 from engine.nn.convnext import ConvNeXtBackbone, ConvNeXtBlock
 from engine.nn.spectral import anti_wrap, istft, phase_losses, stft
 from engine.train import TrainConfig, Trainer
@@ -92,6 +93,33 @@ def test_magnitude_prior_is_the_pseudo_inverse_when_the_head_is_silent():
     no_prior = Vocos(dataclasses.replace(TINY, mag_prior=False))
     torch.nn.init.zeros_(no_prior.head.weight)
     assert torch.allclose(no_prior.spectrum(mel).abs(), torch.ones(1, 513, 16))  # exp(0)
+
+
+def test_carrier_phase_is_a_steady_partials_stft_phase_advance():
+    # a cosine at bin k's centre: its STFT phase at bin k grows by 2 pi k hop / n_fft a frame, which is the carrier
+    k, n = 37, 24
+    t = torch.arange(n * 256, dtype=torch.float64)
+    spec = stft(torch.cos(2 * math.pi * k / 1024 * t).float()[None])[0, k, 2:-2]
+    carrier = carrier_phase(513, n, 1024, 256)[k, 2:-2]
+    residual = torch.angle(spec * torch.polar(torch.ones(()), -carrier))
+    assert float(anti_wrap(residual - residual[0]).abs().max()) < 1e-3  # constant once the carrier is removed
+    assert float(anti_wrap(torch.angle(spec[1:] / spec[:-1]) - math.pi * k / 2).abs().max()) < 1e-3
+    # exact in integers for long clips (float32 k * t products would be off by tenths of a radian here)
+    late = carrier_phase(512, 4097, 1024, 256)[511]
+    assert float(late[4096]) == 0.0 and abs(float(late[4095]) - math.pi / 2) < 1e-6
+
+
+def test_phase_demod_turns_the_heads_phase_by_the_carrier():
+    torch.manual_seed(0)
+    plain = Vocos(TINY).eval()
+    demod = Vocos(dataclasses.replace(TINY, phase_demod=True)).eval()
+    demod.load_state_dict(plain.state_dict())
+    mel = torch.randn(1, 80, 9) - 5
+    a, b = plain.spectrum(mel), demod.spectrum(mel)
+    assert torch.allclose(a.abs(), b.abs())
+    expected = torch.polar(torch.ones(()), carrier_phase(513, 9, 1024, 256))
+    assert torch.allclose(b, a * expected, atol=1e-4)
+    assert not torch.allclose(a, b, atol=1e-2)
 
 
 def test_bf16_backbone_stays_close_to_float32():

@@ -1,6 +1,7 @@
 """Vocos and the speech corpus through the CLI: `data vocode --speech-minutes`, `bench vocode` with PESQ /
 STOI, `train vocode vocos` resuming and starting from a checkpoint's weights."""
 
+import dataclasses
 import json
 import shutil
 
@@ -79,6 +80,25 @@ def test_train_vocos_resumes_and_starts_from_a_checkpoint(tmp_path, monkeypatch)
     assert not all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), start.state_dict().values()))
     audio = trained.infer(torch.randn(1, 80, 4) - 5)
     assert list(audio.shape) == [1, 1024] and bool(np.isfinite(audio.numpy()).all())
+
+
+def test_train_vocos_config_sets_a_new_runs_shape_and_the_run_keeps_it(tmp_path, monkeypatch):
+    import engine.train.vocode_vocos as recipe
+
+    monkeypatch.setattr(recipe.VocosTask, "segment", 2048)
+    corpus = make_corpus(tmp_path)
+    shape = json.dumps({**dataclasses.asdict(TINY), "phase_demod": True})
+    run = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--batch-size", "2"]
+    assert main(["train", "vocode", "vocos", "--data", str(corpus), "--steps", "1", "--config", shape] + run) == 0
+    assert Vocos.from_checkpoint(tmp_path / "out").config == dataclasses.replace(TINY, phase_demod=True)
+    # resumed without --config: the stored shape, not the default one
+    assert main(["train", "vocode", "vocos", "--data", str(corpus), "--steps", "2"] + run) == 0
+    assert Vocos.from_checkpoint(tmp_path / "out").config.phase_demod
+    # a different shape for the same run, or bad JSON: one line, nothing trained
+    assert main(["train", "vocode", "vocos", "--data", str(corpus), "--steps", "3", "--config", "{}"] + run) != 0
+    fresh = ["--run-dir", str(tmp_path / "fresh"), "--out", str(tmp_path / "fresh_out")]
+    assert main(["train", "vocode", "vocos", "--data", str(corpus), "--steps", "1", "--config", "[1]"] + fresh) != 0
+    assert not (tmp_path / "fresh_out").exists()
 
 
 def test_vocode_defaults_to_vocos_once_its_checkpoint_is_installed(tmp_path, monkeypatch, capsys):

@@ -58,6 +58,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t.add_argument("--init", metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's weights (e.g. checkpoints/vocos); a run that "
                         "already has a saved state resumes from it instead")
+    t.add_argument("--config", help="model shape overrides for a new run as JSON, e.g. '{\"phase_demod\": true}' "
+                                    "(a run resumes with the shape it started with)")
     t.set_defaults(func=run_train)
 
     help_text = ("every vocoder side by side: parameters, real-time factor, PESQ and STOI on validation speech, "
@@ -165,6 +167,7 @@ def run_train(args: argparse.Namespace) -> int:
     out = train_vocode(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export, init=args.init,
+        config=args.config,
     )
     print(f"saved {out}")
     return 0

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..core.cards import render_card
+from ..core.checkpoint import config_from_dict, config_from_overrides, config_to_dict
 from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
@@ -84,6 +85,29 @@ def train_precision(name: str) -> str | None:
         return None
 
 
+MODEL_CONFIG = "model_config.json"  # the model shape a run started with, beside its state
+
+
+def model_config(cls: type, config: Any, run_dir: Path, start: Any | None) -> Any:
+    """The vocoder config a run trains: the one stored in ``run_dir`` when it resumes (a run keeps the shape it
+    started with), else ``config`` (a Config, or field overrides as a dict or JSON text), else the ``start``
+    checkpoint's, else the defaults."""
+    stored = run_dir / MODEL_CONFIG
+    if config is not None and not isinstance(config, (dict, str)):
+        asked = config
+    else:
+        asked = config_from_overrides(cls, config) if config is not None else None
+    if stored.exists():
+        kept = config_from_dict(cls, json.loads(stored.read_text(encoding="utf-8")), source=str(stored))
+        if asked is not None and asked != kept:
+            raise LatentLabError(f"{run_dir} was started with another model shape ({stored}); leave out --config "
+                                 "to resume it, or give a new --run-dir")
+        return kept
+    if asked is not None:
+        return asked
+    return start.build_config(cls) if start is not None else cls()
+
+
 def train_vocode(
     name: str,
     data_dir: str | Path,
@@ -107,15 +131,16 @@ def train_vocode(
     from; a run directory with a saved state resumes from that state instead.
     """
     task_cls = train_task_class(name)
+    cls = vocode.vocoder_class(name)
+    run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
     start = None
     if init is not None:
         from ..core.checkpoint import load_checkpoint
 
         start = load_checkpoint(init)
-        cls = vocode.vocoder_class(name)
         if start.kind != "vocoder" or start.arch != name:
             raise LatentLabError(f"{start.path} holds a {start.kind} model {start.arch!r}, not the {name} vocoder")
-        config = config or start.build_config(cls.Config)
+    config = model_config(cls.Config, config, run_dir, start)
     task = task_cls.create(config)
     if start is not None:
         start.load_into(task.vocoder)
@@ -123,9 +148,11 @@ def train_vocode(
     train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
     val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,
                               min_peak=MIN_SCORED_PEAK)
-    run_dir = Path(run_dir) if run_dir else Path("runs") / f"vocoder_{name}"
     out = Path(out) if out else vocode.checkpoint_dir(name)
     trainer = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress)
+    if not export_only:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / MODEL_CONFIG).write_text(json.dumps(config_to_dict(config), indent=1) + "\n", encoding="utf-8")
     if export_only:
         if not trainer.load_state():
             raise LatentLabError(f"{run_dir} holds no saved training state to export")

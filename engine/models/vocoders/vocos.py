@@ -9,6 +9,13 @@ One addition to the paper (``mag_prior``): the head's log-magnitude is a correct
 the mel's pseudo-inverse magnitude (what Griffin-Lim starts from), so from the first step the output
 already has roughly the right spectral envelope and training spends itself on phase and detail.
 
+A second (``phase_demod``): the head predicts each bin's phase relative to a carrier at the bin's centre
+frequency, and the spectrum is turned by that carrier's advance, ``2 pi k hop / n_fft`` per frame (a
+quarter turn times k at hop = n_fft / 4). A steady partial's STFT phase grows by ``omega hop`` each frame;
+a convolutional network, which gives the same output for the same input wherever it sits, cannot draw that
+growth, so without the carrier the frames of a held vowel overlap-add out of phase. With it, a partial at a
+bin's centre needs a constant output, and one between bins only the small remainder.
+
 The backbone may run under bfloat16 autocast (``bf16``, on while training on the CPU); the head's
 exponent, the cos / sin and the inverse STFT always run in float32. The training recipe is
 :class:`engine.train.vocode_vocos.VocosTask`.
@@ -16,6 +23,7 @@ exponent, the cos / sin and the inverse STFT always run in float32. The training
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,10 +49,21 @@ class VocosConfig:
     n_fft: int = 1024
     mag_prior: bool = True
     n_mels: int = N_MELS
+    phase_demod: bool = False  # the head's phase is relative to each bin's carrier (see the module docstring)
 
     def __post_init__(self) -> None:
         if self.n_fft < HOP or self.n_fft % HOP:
             raise ValueError(f"Vocos n_fft must be a multiple of the hop {HOP}, got {self.n_fft}")
+
+
+def carrier_phase(bins: int, frames: int, n_fft: int, hop: int, device: torch.device | str = "cpu") -> Tensor:
+    """The phase of each bin's centre-frequency carrier at each frame: ``2 pi ((k t hop) mod n_fft) / n_fft``.
+
+    Computed in integers before the modulo, so it stays exact for clips of any length. -> Tensor[bins x frames]
+    """
+    k = torch.arange(bins, device=device, dtype=torch.int64)[:, None]
+    t = torch.arange(frames, device=device, dtype=torch.int64)[None, :]
+    return (k * t * hop % n_fft).float() * (2 * math.pi / n_fft)
 
 
 class Vocos(Vocoder):
@@ -77,6 +96,8 @@ class Vocos(Vocoder):
                 prior = torch.matmul(self.inverse_basis, torch.exp(mel.float())).clamp(min=CLAMP)
                 log_mag = log_mag + torch.log(prior)
             magnitude = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
+            if self.config.phase_demod:
+                phase = phase + carrier_phase(self.bins, phase.shape[-1], self.config.n_fft, HOP, phase.device)
             if self.training:
                 self.last_phase = phase  # for the recipe's phase losses (engine.train.vocode_vocos)
             return torch.polar(magnitude, phase)
