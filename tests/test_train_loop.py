@@ -67,3 +67,27 @@ def test_logged_seconds_adds_the_stretches_of_a_resumed_run(tmp_path):
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     assert logged_seconds(tmp_path) == 29.5
     assert logged_seconds(tmp_path / "none") == 0.0
+
+
+def test_snapshots_keep_the_weights_and_the_runs_seconds_across_a_resume(tmp_path):
+    import dataclasses
+    import json
+
+    from safetensors.torch import load_file
+
+    trainer = make_trainer(tmp_path / "run", steps=10)
+    trainer.cfg = dataclasses.replace(trainer.cfg, snapshot_every=5)
+    trainer.fit()
+    again = make_trainer(tmp_path / "run", steps=20)
+    again.cfg = dataclasses.replace(again.cfg, snapshot_every=10)
+    again.fit()
+    folders = sorted((tmp_path / "run" / "snapshots").iterdir())
+    assert [f.name for f in folders] == ["step_000005", "step_000010", "step_000020"]
+    records = [json.loads((f / "snapshot.json").read_text()) for f in folders]
+    assert [r["step"] for r in records] == [5, 10, 20]
+    # the resumed process adds its seconds to the first one's (CPU and wall clock both grow)
+    assert records[0]["cpu_seconds"] < records[1]["cpu_seconds"] < records[2]["cpu_seconds"]
+    assert records[1]["seconds"] < records[2]["seconds"]
+    last = load_file(str(folders[-1] / "model.safetensors"))
+    assert all(torch.equal(last[k], v) for k, v in again.task.model.state_dict().items())
+    assert any(r.get("cpu") is not None for r in read_log(tmp_path / "run"))

@@ -1,4 +1,5 @@
-"""``latentlab vocode``, ``latentlab data vocode``, ``latentlab train vocode NAME``, ``latentlab bench vocode``.
+"""``latentlab vocode``, ``latentlab data vocode``, ``latentlab train vocode NAME``, ``latentlab bench vocode``,
+``latentlab bench curve NAME``.
 
     latentlab vocode IN.wav --vocoder hifigan -o OUT.wav        # analysis -> mel -> vocoder
     latentlab vocode --mel MEL.npy --vocoder melgan -o OUT.wav  # an [80, frames] natural-log mel
@@ -58,6 +59,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     t.add_argument("--init", metavar="CHECKPOINT",
                    help="start a new run from this checkpoint's weights (e.g. checkpoints/vocos); a run that "
                         "already has a saved state resumes from it instead")
+    t.add_argument("--snapshot-every", type=int, default=None, metavar="N",
+                   help="keep the vocoder every N steps in RUN_DIR/snapshots (the points `latentlab bench curve` "
+                        "scores; default: the recipe's)")
     t.add_argument("--config", help="model shape overrides for a new run as JSON, e.g. '{\"phase_demod\": true}' "
                                     "(a run resumes with the shape it started with)")
     t.set_defaults(func=run_train)
@@ -75,6 +79,21 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--card", action="store_true", help="also write each trained vocoder's row into its card.md")
     add_device_arg(b)
     b.set_defaults(func=run_bench)
+
+    help_text = ("a vocoder's learning curve: every snapshot of a run scored beside Griffin-Lim (MR-STFT on validation "
+                 "speech and music, PESQ / STOI), and the CPU-hours extrapolated to beat it")
+    c = groups["bench"].add_parser("curve", help=help_text, description=help_text)
+    c.add_argument("name", choices=[n for n in NAMES if n != "griffinlim"], help="which vocoder")
+    c.add_argument("--run-dir", required=True, help="a run trained with --snapshot-every")
+    c.add_argument("--data", default="data/vocoder", help="corpus whose validation split is scored")
+    c.add_argument("--clips", type=int, default=4, help="validation music clips (default 4)")
+    c.add_argument("--speech-clips", type=int, default=4, help="validation speech clips (default 4)")
+    c.add_argument("--seconds", type=float, default=2.0, help="seconds per clip (default 2)")
+    c.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    c.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    c.add_argument("--card", nargs="?", const="", metavar="DIR",
+                   help="also write the curve into DIR/card.md (default checkpoints/NAME/)")
+    c.set_defaults(func=run_curve)
 
 
 def _parse_value(text: str):
@@ -167,7 +186,7 @@ def run_train(args: argparse.Namespace) -> int:
     out = train_vocode(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export, init=args.init,
-        config=args.config,
+        config=args.config, **({"snapshot_every": args.snapshot_every} if args.snapshot_every is not None else {}),
     )
     print(f"saved {out}")
     return 0
@@ -189,4 +208,21 @@ def run_bench(args: argparse.Namespace) -> int:
                    f"--speech-clips {args.speech_clips} --seconds {args.seconds:g} --threads {args.threads}" + (f" --vocoders {' '.join(args.vocoders)}" if args.vocoders else ""))
         for card in write_cards(rows, command):
             print(f"wrote {card}")
+    return 0
+
+
+def run_curve(args: argparse.Namespace) -> int:
+    import json
+
+    from ..bench.curve import format_curve, learning_curve, write_card
+    from ..core.metrics import torch_threads
+
+    with torch_threads(args.threads):
+        curve = learning_curve(args.name, args.run_dir, args.data, clips=args.clips, speech_clips=args.speech_clips,
+                               seconds=args.seconds)
+    print(json.dumps(curve, indent=1) if args.json else format_curve(curve))
+    if args.card is not None:
+        command = (f"latentlab bench curve {args.name} --run-dir {args.run_dir} --data {args.data} --clips {args.clips} "
+                   f"--speech-clips {args.speech_clips} --seconds {args.seconds:g}")
+        print(f"wrote {write_card(curve, command, args.card or None)}")
     return 0

@@ -41,6 +41,8 @@ T = TypeVar("T")
 STATE_WEIGHTS = "state.safetensors"
 STATE_META = "state.json"
 LOG_FILE = "log.jsonl"
+SNAPSHOTS = "snapshots"  # run_dir/snapshots/step_NNNNNN/: what the task ships, every cfg.snapshot_every steps
+SNAPSHOT_RECORD = "snapshot.json"  # beside a snapshot: step, seconds (wall) and cpu_seconds the run had trained
 
 
 @dataclass
@@ -59,6 +61,7 @@ class TrainConfig:
     val_every: int = 500
     val_batches: int = 50  # at most this many validation batches per validation
     save_every: int = 500
+    snapshot_every: int = 0  # >0: every this many steps the task saves a snapshot (a learning curve's points)
     seed: int = 0
     amp: bool = True  # bf16 autocast on CUDA
     cpu_bf16: bool = False  # bf16 autocast on the CPU (a recipe turns it on where it measured faster and trained as well)
@@ -93,6 +96,14 @@ class TrainTask:
     def validation_end(self, metrics: dict[str, float]) -> dict[str, float]:
         """Add whole-set metrics after validation (e.g. sampled accuracy); default: as is."""
         return metrics
+
+    def save_snapshot(self, directory: Path, record: dict[str, Any]) -> None:
+        """Keep what this task ships as it is now, in ``directory`` (``cfg.snapshot_every``). ``record``: the step,
+        the run's wall and CPU seconds so far. Default: the model's weights and the record beside them."""
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
+                  str(directory / "model.safetensors"))
+        (directory / SNAPSHOT_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
 class ResumableSampler(Sampler[list[int]]):
@@ -327,13 +338,16 @@ class Trainer:
 
             bar = tqdm(total=cfg.steps, initial=self.step, desc=self.run_dir.name, dynamic_ncols=True)
         started, running = time.time(), {}
+        cpu_started = time.process_time()  # the log's "cpu": this process's CPU seconds (all its threads)
+        wall_before, cpu_before = logged_seconds(self.run_dir), logged_seconds(self.run_dir, "cpu")
         while self.step < cfg.steps:
             out = self.train_step(next(loader))
             for k, v in out.items():
                 running[k] = running.get(k, 0.0) + float(v.detach() if isinstance(v, torch.Tensor) else v)
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 n = cfg.log_every if self.step % cfg.log_every == 0 else self.step % cfg.log_every
-                record = {"step": self.step, "time": round(time.time() - started, 2)}
+                record = {"step": self.step, "time": round(time.time() - started, 2),
+                          "cpu": round(time.process_time() - cpu_started, 2)}
                 record.update({k: v / n for k, v in running.items()})
                 record["lr"] = next(iter(self.optimizers.values())).param_groups[0]["lr"]
                 running = {}
@@ -351,6 +365,10 @@ class Trainer:
                     self.best_val = min(self.best_val, metrics.get("val_loss", math.inf))
             if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                 self.save_state()
+            if cfg.snapshot_every and self.step % cfg.snapshot_every == 0 and self.is_main:
+                self.task.save_snapshot(self.run_dir / SNAPSHOTS / f"step_{self.step:06d}", {
+                    "step": self.step, "seconds": round(wall_before + time.time() - started, 2),
+                    "cpu_seconds": round(cpu_before + time.process_time() - cpu_started, 2)})
             if bar is not None:
                 bar.update(1)
         if bar is not None:
@@ -360,14 +378,15 @@ class Trainer:
         return self.last_metrics
 
 
-def logged_seconds(run_dir: str | Path) -> float:
+def logged_seconds(run_dir: str | Path, key: str = "time") -> float:
     """Wall-clock seconds a run has trained, from its ``log.jsonl``: each process's ``time`` counts from its own
-    start, so the run's total is the sum of every stretch's last value."""
+    start, so the run's total is the sum of every stretch's last value. ``key="cpu"``: its CPU seconds (logs
+    from before the loop recorded them count nothing)."""
     log = Path(run_dir) / LOG_FILE
     total, last = 0.0, 0.0
     if log.exists():
         for line in log.read_text(encoding="utf-8").splitlines():
-            t = json.loads(line).get("time")
+            t = json.loads(line).get(key)
             if t is None:
                 continue
             if t < last:  # a resumed process started its clock again

@@ -23,7 +23,7 @@ from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
 from ..ops import vocode
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import SNAPSHOT_RECORD, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 # name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
 TRAIN_TASKS: dict[str, str] = {
@@ -56,6 +56,11 @@ class VocoderTask(TrainTask):
     def create(cls, config: Any | None = None) -> "VocoderTask":
         """A fresh task (fresh weights) for the vocoder's ``config`` (None: its default Config)."""
         raise NotImplementedError
+
+    def save_snapshot(self, directory: Path, record: dict[str, Any]) -> None:
+        """The vocoder as a loadable checkpoint folder (``latentlab bench curve`` scores each one)."""
+        self.vocoder.save(directory, extra={"snapshot": record})
+        (directory / SNAPSHOT_RECORD).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
 def train_task_class(name: str) -> type:

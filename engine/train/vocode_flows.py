@@ -18,9 +18,9 @@ from .vocode import VocoderTask
 
 RECIPES = {  # each vocoder's optimisation settings (the task classes below hold the rest)
     "waveglow": TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                            val_every=1000, val_batches=16, save_every=250),
+                            val_every=1000, val_batches=16, save_every=250, snapshot_every=500),
     "flowavenet": TrainConfig(steps=20_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                              val_every=1000, val_batches=16, save_every=250),
+                              val_every=1000, val_batches=16, save_every=250, snapshot_every=500),
 }
 
 # The measurement behind each recipe's cpu_bf16 (`latentlab bench train waveglow flowavenet --baseline`, one

@@ -20,9 +20,9 @@ from .vocode import VocoderTask
 
 RECIPES = {  # each vocoder's optimisation settings (the task classes below hold the rest); cpu_bf16: PRECISION
     "wavenet": TrainConfig(steps=20_000, batch_size=4, lr=1e-3, lr_decay=0.99995, lr_min=1e-4, log_every=50,
-                           val_every=1000, val_batches=16, save_every=250, cpu_bf16=True),
+                           val_every=1000, val_batches=16, save_every=250, snapshot_every=500, cpu_bf16=True),
     "parallel_wavenet": TrainConfig(steps=10_000, batch_size=4, lr=5e-4, lr_decay=0.9999, lr_min=5e-5, log_every=50,
-                                    val_every=500, val_batches=16, save_every=250),
+                                    val_every=500, val_batches=16, save_every=250, snapshot_every=500),
 }
 
 # The measurement behind each recipe's cpu_bf16 (`latentlab bench train wavenet --baseline`, one thread, and
