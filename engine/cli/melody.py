@@ -135,6 +135,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar", *GRID_RECIPES))
     add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", lr=False, export=False)
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
+    p.add_argument("--init", default=None, help="MusicVAE recipes: a checkpoint a new run starts from where tensor "
+                   "names and shapes match (e.g. checkpoints/mel_16bar); the others start fresh and are listed")
     p.set_defaults(func=train)
 
     p = groups["bench"].add_parser("melody", help="MusicVAE latency (and accuracy with --data)", description=(
@@ -294,13 +296,17 @@ def inpaint(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     if args.config in GRID_RECIPES:
+        from ..core.errors import LatentLabError
         from ..train.pixel import train_grid_model
 
+        if args.init is not None:
+            raise LatentLabError("--init is for the MusicVAE recipes (mel_2bar, mel_16bar)")
         figures = train_grid_model(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
     else:
         from ..train.melody import train_melody
 
-        figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
+        figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data,
+                               init=args.init)
     if figures:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0

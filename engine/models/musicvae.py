@@ -5,6 +5,10 @@ Decoder, flat (2-bar): an LSTM initialised from z emits one event per 16th step,
 event and z. Decoder, hierarchical (16-bar): a *conductor* LSTM initialised from z emits one embedding per
 bar; a bottom LSTM, re-initialised from that embedding at each bar, decodes the bar reading the previous
 event of the *same* bar and the embedding (no autoregression across bars, so the bars decode in parallel).
+The conductor reads zeros (``conductor_input="zeros"``, Magenta's hierdec and our first 16-bar model), or
+z and the bar's index as a one-hot at every step (``"z_and_position"``), so that each bar's embedding can
+differ from its neighbours' without the LSTM's state having to count the bars; ``conductor_output``
+projects its output (dense + tanh) to the bar decoder's conditioning size.
 
 Training: beta-VAE loss ``sum_t CE + beta(step) * max(KL - free_bits * ln 2, 0)`` with
 ``beta = (1 - beta_rate ** step) * max_beta``, and scheduled sampling with the inverse-sigmoid schedule
@@ -38,6 +42,8 @@ class MusicVAEConfig:
     z_dim: int = 128
     conductor_hidden: int = 256
     conductor_layers: int = 2
+    conductor_input: str = "zeros"  # what the conductor reads at each bar: one of CONDUCTOR_INPUTS
+    conductor_output: int = 0  # bar embedding size (dense + tanh on the conductor); 0 = its output as is
     decoder_hidden: int = 256
     decoder_layers: int = 2
     dropout: float = 0.0  # between stacked LSTM layers
@@ -50,6 +56,21 @@ class MusicVAEConfig:
     @property
     def bars(self) -> int:
         return self.steps // self.bar_steps
+
+    @property
+    def bar_embedding(self) -> int:
+        """The size of the conductor's per-bar embedding: the bar decoder's conditioning."""
+        return self.conductor_output or self.conductor_hidden
+
+
+# What the conductor reads at each of its steps (the bar index enters as a one-hot of cfg.bars, which the
+# LSTM's input weights turn into a learned per-bar embedding of each gate).
+CONDUCTOR_INPUTS = {
+    "zeros": lambda cfg: 1,  # a constant: the bars differ only through the LSTM's state
+    "z": lambda cfg: cfg.z_dim,
+    "position": lambda cfg: cfg.bars,
+    "z_and_position": lambda cfg: cfg.z_dim + cfg.bars,
+}
 
 
 def kl_divergence(mu: Tensor, sigma: Tensor) -> Tensor:
@@ -181,18 +202,33 @@ class LstmDecoder(nn.Module):
 
 
 class Conductor(nn.Module):
-    """z -> one embedding per bar (an LSTM initialised from z, reading zeros).  [B x Z] -> [B x bars x H]."""
+    """z -> one embedding per bar: an LSTM initialised from z (dense + tanh), reading ``cfg.conductor_input``
+    at each bar, its output optionally projected (dense + tanh) to ``cfg.conductor_output``.
+    [B x Z] -> [B x bars x cfg.bar_embedding]."""
 
     def __init__(self, cfg: MusicVAEConfig):
         super().__init__()
-        self.bars = cfg.bars
+        self.bars, self.reads = cfg.bars, cfg.conductor_input
         self.init = _InitState(cfg.z_dim, cfg.conductor_hidden, cfg.conductor_layers)
-        self.lstm = nn.LSTM(1, cfg.conductor_hidden, num_layers=cfg.conductor_layers, batch_first=True)
+        self.lstm = nn.LSTM(CONDUCTOR_INPUTS[self.reads](cfg), cfg.conductor_hidden, num_layers=cfg.conductor_layers,
+                            batch_first=True)
+        self.proj = nn.Linear(cfg.conductor_hidden, cfg.conductor_output) if cfg.conductor_output else None
+
+    def inputs(self, z: Tensor) -> Tensor:
+        """What the LSTM reads, one row per bar.  z: [B x Z] -> [B x bars x input size]."""
+        b = z.shape[0]
+        if self.reads == "zeros":
+            return z.new_zeros(b, self.bars, 1)
+        parts = []
+        if self.reads in ("z", "z_and_position"):
+            parts.append(z.unsqueeze(1).expand(-1, self.bars, -1))
+        if self.reads in ("position", "z_and_position"):
+            parts.append(torch.eye(self.bars, dtype=z.dtype, device=z.device).expand(b, -1, -1))
+        return torch.cat(parts, dim=-1)
 
     def forward(self, z: Tensor) -> Tensor:
-        zeros = z.new_zeros(z.shape[0], self.bars, 1)
-        out, _ = self.lstm(zeros, self.init(z))
-        return out
+        out, _ = self.lstm(self.inputs(z), self.init(z))
+        return torch.tanh(self.proj(out)) if self.proj is not None else out
 
 
 class MusicVAE(nn.Module):
@@ -206,11 +242,13 @@ class MusicVAE(nn.Module):
         super().__init__()
         if cfg.steps % cfg.bar_steps:
             raise ValueError(f"steps ({cfg.steps}) must be a whole number of bars of {cfg.bar_steps}")
+        if cfg.conductor_input not in CONDUCTOR_INPUTS:
+            raise ValueError(f"conductor_input must be one of {', '.join(CONDUCTOR_INPUTS)}, got {cfg.conductor_input!r}")
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         if cfg.hierarchical:
             self.conductor = Conductor(cfg)
-            self.decoder = LstmDecoder(cfg, cfg.conductor_hidden)
+            self.decoder = LstmDecoder(cfg, cfg.bar_embedding)
         else:
             self.decoder = LstmDecoder(cfg, cfg.z_dim)
 

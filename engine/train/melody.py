@@ -30,7 +30,7 @@ from ..core.checkpoint import config_to_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.melody import load_windows
 from ..models.musicvae import MusicVAE, MusicVAEConfig, teacher_forcing_probability, vae_loss
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import STATE_META, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 
 @dataclass
@@ -111,8 +111,13 @@ RECIPES: dict[str, MelodyRecipe] = {
             embed_dim=32,
             encoder_hidden=128,
             encoder_layers=1,
-            conductor_hidden=128,
+            # The conductor reads z and the bar's index at every bar (the first model read zeros and gave all 16
+            # bars nearly one embedding: issue 19), 2 x 256 projected to the bar decoder's 128 so that the bar
+            # decoder keeps its size (and a run can start from that model's encoder and bar decoder: --init).
+            conductor_input="z_and_position",
+            conductor_hidden=256,
             conductor_layers=2,
+            conductor_output=128,
             decoder_hidden=128,
             decoder_layers=2,
             z_dim=128,
@@ -297,6 +302,34 @@ def _training_hours(run_dir: Path) -> float:
     return (total + last) / 3600
 
 
+def load_matching(model: MusicVAE, init: str | Path) -> tuple[list[str], list[str]]:
+    """Start ``model`` from checkpoint ``init`` where the two agree: each tensor whose name and shape match
+    is copied, every other one keeps its fresh initialisation (e.g. a new conductor over a shipped encoder and
+    bar decoder).
+
+    Returns (loaded names, fresh names, each with why: "not in the checkpoint" or both shapes).
+    """
+    from ..core.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(init)
+    if ckpt.kind != "melody" or ckpt.arch != "musicvae":
+        raise LatentLabError(f"{ckpt.path} holds a {ckpt.kind} model {ckpt.arch!r}, not a MusicVAE")
+    saved = {k[len("model."):]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
+    state = model.state_dict()
+    loaded, fresh = [], []
+    for name, tensor in state.items():
+        if name not in saved:
+            fresh.append(f"{name} (not in the checkpoint)")
+        elif saved[name].shape != tensor.shape:
+            fresh.append(f"{name} ({list(tensor.shape)}; the checkpoint's {list(saved[name].shape)})")
+        else:
+            tensor.copy_(saved[name])
+            loaded.append(name)
+    if not loaded:
+        raise LatentLabError(f"{ckpt.path} shares no tensor with the {model.cfg.steps}-step model: nothing to start from")
+    return loaded, fresh
+
+
 def train_melody(
     config: str,
     steps: int | None = None,
@@ -308,9 +341,12 @@ def train_melody(
     model_overrides: dict[str, Any] | None = None,
     progress: bool = True,
     command: str | None = None,
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train recipe ``config`` (resuming from ``run_dir``), then export a checkpoint to ``out``.
 
+    ``init``: a MusicVAE checkpoint a new run starts from, tensor by tensor where names and shapes match
+    (:func:`load_matching`; the rest start fresh and are listed); a run with a saved state resumes from it instead.
     Returns the validation figures of the exported model (empty on non-zero DDP ranks).
     """
     from ..core.device import describe_device, resolve_device
@@ -330,6 +366,12 @@ def train_melody(
     torch.set_flush_denormal(True)
     torch.manual_seed(train_cfg.seed)
     model = MusicVAE(recipe.model)
+    if init is not None and not (run_dir / STATE_META).exists():
+        loaded, fresh = load_matching(model, init)
+        print(f"--init {init}: {len(loaded)} tensors loaded; {len(fresh)} start fresh"
+              + "".join(f"\n  fresh: {line}" for line in fresh), flush=True)
+    elif init is not None:
+        print(f"--init {init} ignored: {run_dir} holds a saved state, which the run resumes from", flush=True)
     trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]), WindowDataset(data["val"]), train_cfg, run_dir, dev, progress=progress)
     run_info = run_dir / RUN_INFO
     segments = _record_processes(run_info, trainer) if trainer.is_main and trainer.step < train_cfg.steps else _read_segments(run_info)
@@ -342,7 +384,7 @@ def train_melody(
         command = f"latentlab train melody --config {config}"
         if processes > 1:
             command = f"torchrun --standalone --nproc_per_node={processes} -m engine.cli.main train melody --config {config}"
-        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path)):
+        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
     train_figures = {
