@@ -115,3 +115,20 @@ def test_vocode_defaults_to_vocos_once_its_checkpoint_is_installed(tmp_path, mon
     assert default_vocoder() == "vocos"
     assert main(["vocode", str(wav), "-o", str(tmp_path / "out.wav")]) == 0
     assert "by vocos" in capsys.readouterr().out
+
+
+@needs_espeak
+def test_bench_swap_tells_phase_from_magnitude(speech_corpus, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LATENTLAB_CHECKPOINTS", str(tmp_path / "ckpts"))
+    torch.manual_seed(0)
+    Vocos(TINY).save(tmp_path / "ckpts" / "vocos", card="# untrained\n")
+    assert main(["bench", "vocode", "--data", str(speech_corpus), "--speech-clips", "2", "--seconds", "2",
+                 "--threads", "1", "--swap", "vocos", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    # the mel's own magnitude with the true phase is near-transparent; an untrained model's phase is not
+    assert rows["mel pseudo-inverse + true phase"]["pesq"] > 3.5
+    assert rows["true magnitude + model phase"]["pesq"] < rows["mel pseudo-inverse + true phase"]["pesq"] - 1.0
+    assert set(rows) == {"model", "model magnitude + true phase", "true magnitude + model phase",
+                         "mel pseudo-inverse + true phase", "griffin-lim on the true magnitude"}
+    assert main(["bench", "vocode", "--data", str(speech_corpus), "--swap", "griffinlim"]) == 1
+    assert "predicts a spectrum" in capsys.readouterr().err

@@ -77,6 +77,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     b.add_argument("--vocoders", nargs="+", choices=NAMES, help="only these (default: all)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--card", action="store_true", help="also write each trained vocoder's row into its card.md")
+    b.add_argument("--swap", metavar="NAME", help="instead: rebuild validation speech from NAME's (vocos) magnitudes "
+                                             "and phases swapped with the true ones, to see which half falls short")
     add_device_arg(b)
     b.set_defaults(func=run_bench)
 
@@ -198,6 +200,14 @@ def run_bench(args: argparse.Namespace) -> int:
     from ..core.device import resolve_device
     from ..bench.vocode import bench_vocode, format_table, write_cards
 
+    if args.swap:
+        from ..bench.vocode_swap import format_swap, phase_swap
+        from ..core.metrics import torch_threads
+
+        with torch_threads(args.threads):
+            swapped = phase_swap(args.data, args.swap, speech_clips=args.speech_clips, seconds=args.seconds)
+        print(json.dumps(swapped, indent=1) if args.json else format_swap(swapped, args.swap))
+        return 0
     rows = bench_vocode(
         args.data, names=args.vocoders, device=resolve_device(args.device), clips=args.clips,
         seconds=args.seconds, threads=args.threads, speech_clips=args.speech_clips,
