@@ -103,6 +103,17 @@ def test_bench_train_measures_a_recipe_and_its_baseline(capsys):
     assert report["peaks"]["float32"] > 0 and report["peaks"]["bfloat16"] > 0
 
 
+def test_compiled_variant_compiles_every_module_the_task_calls():
+    from engine.bench.train import compiled, setup
+
+    s = setup("hifigan:adv")
+    parts = list(s.task.model.children())
+    assert len(parts) >= 2  # generator and discriminators
+    assert all(getattr(m, "_compiled_call_impl", None) is None for m in parts)
+    compiled(s)
+    assert all(getattr(m, "_compiled_call_impl", None) is not None for m in parts)
+
+
 def test_bench_train_names_the_recipes_it_knows(capsys):
     assert main(["bench", "train", "nope"]) == 1
     assert "mel_2bar" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """What one training step of every recipe costs on this machine, against the machine's own matmul peak.
 
-    latentlab bench train [RECIPE ...] [--baseline] [--steps N] [--threads N] [--json]
+    latentlab bench train [RECIPE ...] [--baseline] [--compile] [--steps N] [--threads N] [--json]
 
 Each recipe runs its real model config, task and batch size through the shared :class:`Trainer`
 (``Trainer.train_step``: autocast as the recipe sets it, the task's losses, backward, clip, optimiser) on
@@ -10,7 +10,8 @@ FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (forwa
 optimiser's elementwise work is not counted) and the GFLOP/s they make, as a share of the float32 or
 bfloat16 peak of a 2048 x 2048 matmul measured in the same run. ``--baseline`` also runs every recipe as
 it was before ``cpu_bf16`` (float32 throughout), its steps interleaved with the recipe's so that both see the
-same load, and the gain is a ratio from one run.
+same load, and the gain is a ratio from one run. ``--compile`` adds a third variant, the recipe with every
+module of its model compiled by ``torch.compile`` (inductor), timed the same way after its compilation.
 
 :func:`compare_losses` trains a recipe twice from the same seed on the same synthetic batches, float32
 and bf16 autocast (float32 master weights), to check that bf16 trains as well.
@@ -207,6 +208,14 @@ def _scaled(s: Setup, k: int) -> Setup:
                                seconds=s.seconds * k if s.seconds else None, windows=s.windows * k if s.windows else None)
 
 
+def compiled(s: Setup) -> Setup:
+    """``s`` with every direct submodule of its task's model compiled in place (``nn.Module.compile``: the
+    calls a task makes to its generator, discriminators, encoder ... all go through the compiled forward)."""
+    for module in s.task.model.children():
+        module.compile()
+    return s
+
+
 def make_trainer(s: Setup, device: torch.device | str = "cpu", run_dir: str | Path | None = None) -> Trainer:
     """A Trainer over ``s`` (no dataset: the bench feeds ``train_step`` itself)."""
     trainer = Trainer(s.task, [], None, s.cfg, run_dir or tempfile.gettempdir(), device=device, progress=False)
@@ -283,12 +292,13 @@ def _row(name: str, s: Setup, m: dict[str, Any], peaks: dict[str, float], varian
 
 
 def bench_train(names: list[str] | None = None, steps: int = 5, warmup: int = 2, baseline: bool = False,
-                threads: int | None = None, device: str = "cpu",
+                threads: int | None = None, device: str = "cpu", compile_: bool = False,
                 log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Rows for every recipe in ``names`` (default: all), plus the matmul peaks, measured in one run.
 
     Returns ``{"peaks": {"float32": GFLOP/s, "bfloat16": GFLOP/s}, "threads": n, "rows": [...]}``; with
-    ``baseline`` each recipe has a second row (variant "baseline": float32) and its row a ``gain``.
+    ``baseline`` each recipe has a second row (variant "baseline": float32) and its row a ``gain``; with
+    ``compile_`` a row "compiled" (the recipe under ``torch.compile``) whose ``gain`` is against the recipe's row.
     """
     names = names or list(RECIPES)
     unknown = [n for n in names if n not in RECIPES]
@@ -300,8 +310,9 @@ def bench_train(names: list[str] | None = None, steps: int = 5, warmup: int = 2,
     with torch_threads(threads):
         peaks = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
         for name in names:
-            variants = [("recipe", None)] + ([("baseline", False)] if baseline else [])
-            setups = [setup(name, bf16) for _, bf16 in variants]
+            variants = ([("recipe", None)] + ([("baseline", False)] if baseline else [])
+                        + ([("compiled", None)] if compile_ else []))
+            setups = [compiled(setup(name, bf16)) if v == "compiled" else setup(name, bf16) for v, bf16 in variants]
             measured = {}
             for (variant, _), s, m in zip(variants, setups, step_times(setups, steps, warmup, device)):
                 measured[variant] = _row(name, s, m, peaks, variant)
@@ -309,6 +320,8 @@ def bench_train(names: list[str] | None = None, steps: int = 5, warmup: int = 2,
                     log(f"{name} ({variant}): {m['seconds']:.3f} s a step")
             if baseline:
                 measured["recipe"]["gain"] = round(measured["baseline"]["step_s"] / measured["recipe"]["step_s"], 2)
+            if compile_:
+                measured["compiled"]["gain"] = round(measured["recipe"]["step_s"] / measured["compiled"]["step_s"], 2)
             rows += measured.values()
         peaks_after = {"float32": matmul_peak(torch.float32), "bfloat16": matmul_peak(torch.bfloat16)}
         threads_used = torch.get_num_threads()

@@ -1,6 +1,6 @@
 """``latentlab bench train`` (every recipe's step time against the machine's peak) and ``latentlab train all``.
 
-    latentlab bench train [RECIPE ...] [--baseline] [--steps N] [--threads N] [--json]
+    latentlab bench train [RECIPE ...] [--baseline] [--compile] [--steps N] [--threads N] [--json]
     latentlab train all --device cuda --minutes N
 """
 
@@ -21,6 +21,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
                    help="recipes to run (default: all; ':adv' rows are a GAN vocoder's adversarial phase)")
     p.add_argument("--baseline", action="store_true",
                    help="also run each recipe as before bf16 on the CPU (float32 throughout): the gain is a ratio")
+    p.add_argument("--compile", action="store_true",
+                   help="also run each recipe with its modules under torch.compile (its gain is against the recipe)")
     p.add_argument("--steps", type=int, default=5, help="timed steps per recipe after 2 warm-up steps (default 5)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -66,6 +68,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from ..bench.train import bench_train, format_table
 
     report = bench_train(args.recipes or None, steps=args.steps, baseline=args.baseline, threads=args.threads,
+                         compile_=args.compile,
                          device=args.device, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_table(report), flush=True)
     if args.json:
