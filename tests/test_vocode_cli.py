@@ -24,6 +24,13 @@ def test_list_names_every_vocoder(capsys, tmp_path, monkeypatch):
     for name in ("griffinlim", "wavenet", "waveglow", "flowavenet", "melgan", "parallel_wavenet", "hifigan", "vocos"):
         assert name in out
     assert "ready" in out.splitlines()[0] and "not trained (latentlab train vocode melgan)" in out
+    assert "learning curve" not in out
+    # a vocoder that is not shipped but has a card (its learning curve) points to it
+    (tmp_path / "waveglow").mkdir()
+    (tmp_path / "waveglow" / "card.md").write_text("# waveglow vocoder\n")
+    assert main(["vocode", "--list"]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("waveglow"))
+    assert "not trained" in line and f"its learning curve: {tmp_path / 'waveglow' / 'card.md'}" in line
 
 
 def test_vocode_a_wav_with_griffinlim(tmp_path, wav, capsys):

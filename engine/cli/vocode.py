@@ -165,6 +165,9 @@ def _list() -> int:
             state = "ready (no weights needed)" if not cls.needs_checkpoint else f"ready ({checkpoint_dir(name)})"
         else:
             state = f"not trained (latentlab train vocode {name})"
+            card = checkpoint_dir(name) / "card.md"
+            if card.exists():
+                state += f"; its learning curve: {card}"
         print(f"{name:<17} {state}")
     return 0
 
