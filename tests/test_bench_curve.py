@@ -32,6 +32,17 @@ def test_extrapolation_solves_the_log_linear_fit():
     assert extrapolate(hours[:3], mr_stft[:3], 1.0, sign=-1) is None
 
 
+def test_extrapolation_follows_the_recent_slope_of_a_flattening_curve():
+    import numpy as np
+
+    hours = [0.05 * 2**i for i in range(8)]
+    values = [7.5, 5.7, 4.5, 3.8, 3.4, 3.2, 3.05, 2.95]  # fast at first, flattening (WaveGlow's first CPU-hour)
+    later = extrapolate(hours, values, 0.9, sign=-1)
+    slope, intercept = np.polyfit(np.log10(hours), values, 1)
+    every_point = 10 ** ((0.9 - intercept) / slope)
+    assert later is not None and later > 10 * every_point  # the recent slope is far less optimistic
+
+
 def test_training_keeps_snapshots_and_the_curve_goes_into_a_card(tmp_path, monkeypatch, capsys):
     import engine.train.vocode_vocos as recipe
 

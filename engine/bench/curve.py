@@ -7,8 +7,9 @@ distance on validation speech and on validation music (lower is better), PESQ (w
 speech (higher is better).
 
 The extrapolation is the simplest one a learning curve supports: each figure as a straight line in the log of
-the CPU-hours (a fixed gain per doubling of compute), fitted by least squares to every snapshot, solved for the
-CPU-hours at which it reaches Griffin-Lim's figure. A figure with no clear trend (a gain under twice its
+the CPU-hours (a fixed gain per doubling of compute), fitted by least squares to the later half of the snapshots
+(learning curves flatten, so the recent slope is the less optimistic one), solved for the CPU-hours at which it
+reaches Griffin-Lim's figure; still a lower bound when the curve keeps flattening. A figure with no clear trend (a gain under twice its
 standard error, e.g. early noisy snapshots) gets no estimate rather than a made-up one.
 """
 
@@ -34,6 +35,7 @@ FIGURES = (("mr_stft_speech", -1), ("mr_stft_music", -1), ("pesq", 1))  # (figur
 MIN_GAIN_PER_DECADE = 1e-6  # a fitted gain below this per tenfold of CPU-hours counts as not improving
 MAX_DECADES = 9.0  # an estimate beyond 10^9 CPU-hours is no estimate
 MIN_POINTS = 4  # snapshots a line needs before it says anything
+FIT_FRACTION = 0.5  # the line goes through the later half of the snapshots (at least MIN_POINTS of them)
 TREND_SIGMAS = 2.0  # the fitted gain must be this many standard errors above zero
 
 
@@ -73,7 +75,7 @@ def score(name: str, checkpoint: str | Path | None, music: list[np.ndarray], spe
 
 def extrapolate(hours: Sequence[float], values: Sequence[float], target: float, sign: int) -> float | None:
     """CPU-hours at which ``values`` (a figure at each of ``hours``) reach ``target``, by a least-squares line in
-    log10(hours) through every point; ``sign`` +1 when higher is better, -1 when lower is. The hours already
+    log10(hours) through the later :data:`FIT_FRACTION` of the points; ``sign`` +1 when higher is better, -1 when lower is. The hours already
     reached when the last point is there. None when there is no trend to follow: fewer than
     :data:`MIN_POINTS` points, a fitted gain that is not at least twice its standard error (noise, or a figure
     that is not improving), or more than 10^9 CPU-hours."""
@@ -82,6 +84,8 @@ def extrapolate(hours: Sequence[float], values: Sequence[float], target: float, 
         return float(h[-1])
     if len(h) < MIN_POINTS or np.any(h <= 0):
         return None
+    keep = max(MIN_POINTS, int(np.ceil(len(h) * FIT_FRACTION)))  # the recent slope: curves flatten in log time too
+    h, v = h[-keep:], v[-keep:]
     (slope, intercept), cov = np.polyfit(np.log10(h), v, 1, cov=True)
     gain, error = sign * slope, float(np.sqrt(max(cov[0, 0], 0.0)))
     if gain <= MIN_GAIN_PER_DECADE or gain <= TREND_SIGMAS * error:
@@ -140,8 +144,8 @@ def format_curve(curve: dict[str, Any]) -> str:
     parts = []
     for figure, hours in curve["budget"].items():
         parts.append(f"{names[figure]} {'no clear trend yet: no estimate' if hours is None else f'{hours:,.1f} CPU-hours'}")
-    lines.append("CPU-hours to reach Griffin-Lim, extrapolated (a straight line in log CPU-hours through the "
-                 "snapshots, used only where its gain is at least twice its standard error): " + "; ".join(parts) + ".")
+    lines.append("CPU-hours to reach Griffin-Lim, extrapolated (a straight line in log CPU-hours through the later "
+                 "half of the snapshots, used only where its gain is at least twice its standard error): " + "; ".join(parts) + ".")
     total = curve["budget_cpu_hours"]
     lines.append("Budget to beat Griffin-Lim on all of them: "
                  + ("unknown (a figure has no clear trend yet)." if total is None else f"about {total:,.1f} CPU-hours."))
