@@ -25,9 +25,10 @@ import numpy as np
 from ..core.cards import update_card
 from ..core.checkpoint import CARD_FILE
 from ..core.errors import LatentLabError
-from ..core.metrics import mr_stft_distance, speech_quality
+from ..core.metrics import mr_stft_distance
 from ..data.vocode import validation_clips
 from ..ops.vocode import analyze, checkpoint_dir, synthesize
+from .vocode import mean_speech_quality
 from ..train.loop import SNAPSHOT_RECORD, SNAPSHOTS
 
 CARD_BLOCK = "<!-- bench curve -->"  # the card block a run replaces
@@ -57,20 +58,12 @@ def score(name: str, checkpoint: str | Path | None, music: list[np.ndarray], spe
         return synthesize(analyze(audio), name, "cpu", checkpoint=checkpoint).audio
 
     out_speech = [vocoded(a) for a in speech]
-    quality = []
-    for o, r in zip(out_speech, speech):
-        try:
-            quality.append(speech_quality(o, r))
-        except ValueError:  # no voiced speech PESQ can find (the same for every vocoder): left out
-            continue
-    row = {
+    pesq, stoi = mean_speech_quality(out_speech, speech)
+    return {
         "mr_stft_speech": float(np.mean([mr_stft_distance(o, r) for o, r in zip(out_speech, speech)])) if speech else None,
         "mr_stft_music": float(np.mean([mr_stft_distance(vocoded(a), a) for a in music])) if music else None,
-        "pesq": None, "stoi": None,
+        "pesq": pesq, "stoi": stoi,
     }
-    if quality:
-        row["pesq"], row["stoi"] = (float(np.mean(v)) for v in zip(*quality))
-    return row
 
 
 def extrapolate(hours: Sequence[float], values: Sequence[float], target: float, sign: int) -> float | None:

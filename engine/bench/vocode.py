@@ -80,15 +80,23 @@ def bench_vocode(
             pairs = list(zip(outputs[: len(music)], music))
             row["mr_stft"] = float(np.mean([mr_stft_distance(o, r) for o, r in pairs]))
             row["mel_l1"] = float(np.mean([mel_distance(o, r) for o, r in pairs]))
-        scores = []
-        for o, r in zip(outputs[len(music) :], speech):
-            try:
-                scores.append(speech_quality(o, r))
-            except ValueError:  # an excerpt PESQ finds no speech in (the same for every vocoder): left out
-                continue
-        if scores:
-            row["pesq"], row["stoi"] = (float(np.mean(v)) for v in zip(*scores))
+        row["pesq"], row["stoi"] = mean_speech_quality(outputs[len(music) :], speech)
     return rows
+
+
+def mean_speech_quality(outputs: Sequence[np.ndarray], references: Sequence[np.ndarray]) -> tuple[float | None, float | None]:
+    """(mean PESQ wide band, mean STOI) of ``outputs`` against ``references`` speech; excerpts PESQ finds no
+    speech in (the same for every vocoder) are left out; (None, None) when none is left."""
+    scores = []
+    for o, r in zip(outputs, references):
+        try:
+            scores.append(speech_quality(o, r))
+        except ValueError:
+            continue
+    if not scores:
+        return None, None
+    pesq, stoi = (float(np.mean(v)) for v in zip(*scores))
+    return pesq, stoi
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

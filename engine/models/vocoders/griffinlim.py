@@ -43,20 +43,28 @@ class GriffinLim(Vocoder):
     @torch.no_grad()
     def infer(self, mel: Tensor, n_iter: int | None = None, momentum: float | None = None, **_: Any) -> Tensor:
         """mel : Tensor[B x 80 x frames] (natural log) -> Tensor[B x frames * 256]."""
+        return self.from_magnitude(mel_to_linear(mel.detach().float().cpu(), MEL), n_iter, momentum).to(mel.device)
+
+    @torch.no_grad()
+    def from_magnitude(self, magnitude: Tensor, n_iter: int | None = None, momentum: float | None = None) -> Tensor:
+        """A phase for a linear magnitude spectrogram framed like the mel.
+
+        magnitude : Tensor[B x 513 x frames] -> Tensor[B x frames * 256] (on the CPU)
+        """
         import librosa
 
         n_iter = self.config.n_iter if n_iter is None else int(n_iter)
         momentum = self.config.momentum if momentum is None else float(momentum)
-        frames = mel.shape[-1]
+        frames = magnitude.shape[-1]
         length = frames * MEL.hop_length
         shift = MEL.win_length // 2 - (MEL.n_fft - MEL.hop_length) // 2  # our frame t is centred at t*hop + shift
         outputs = []
-        for magnitude in mel_to_linear(mel.detach().float().cpu(), MEL).numpy():
+        for spectrum in magnitude.detach().float().cpu().numpy():
             audio = librosa.griffinlim(
-                magnitude, n_iter=n_iter, hop_length=MEL.hop_length, win_length=MEL.win_length, n_fft=MEL.n_fft,
+                spectrum, n_iter=n_iter, hop_length=MEL.hop_length, win_length=MEL.win_length, n_fft=MEL.n_fft,
                 center=True, momentum=momentum, random_state=self.config.seed,
             )
             audio = np.concatenate([np.zeros(shift, np.float32), audio.astype(np.float32)])  # (frames - 1) * hop + shift
             audio = np.pad(audio, (0, max(0, length - len(audio))))[:length]
             outputs.append(torch.from_numpy(np.clip(audio, -1.0, 1.0)))
-        return torch.stack(outputs).to(mel.device)
+        return torch.stack(outputs)
