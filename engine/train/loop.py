@@ -367,8 +367,8 @@ class Trainer:
                 self.save_state()
             if cfg.snapshot_every and self.step % cfg.snapshot_every == 0 and self.is_main:
                 self.task.save_snapshot(self.run_dir / SNAPSHOTS / f"step_{self.step:06d}", {
-                    "step": self.step, "seconds": round(wall_before + time.time() - started, 2),
-                    "cpu_seconds": round(cpu_before + time.process_time() - cpu_started, 2)})
+                    "step": self.step, "seconds": round(wall_before + time.time() - started, 6),
+                    "cpu_seconds": round(cpu_before + time.process_time() - cpu_started, 6)})
             if bar is not None:
                 bar.update(1)
         if bar is not None:
