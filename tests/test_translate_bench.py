@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import torch
 
 from engine.cli.main import main
@@ -50,6 +52,7 @@ def test_bench_frames_reports_mono_and_poly_apart(tmp_path, capsys):
     assert report["seconds_for_clip"] is None
     ceiling = report["kinds"]["mono"]["overall"]
     assert -1.0 <= ceiling["chroma_corr_vocoded_render"] <= 1.0 and ceiling["mfcc_dist_vocoded_render"] >= 0
+    assert -1.0 <= ceiling["chroma_corr_mel_true_phase"] <= 1.0
     out = capsys.readouterr().out
     assert "**Monophonic tunes** (1 excerpts)" in out and "**Polyphonic chorales** (1 excerpts)" in out
 
@@ -59,3 +62,17 @@ def test_bench_refuses_data_at_another_rate(tmp_path, capsys):
     model = export_frames(FrameTranslator(frame_config("tiny", DOMAINS)), tmp_path / "model", {"step": 0})
     assert main(["bench", "translate", "--data", str(data), "--model", str(model), "--source", "sine"]) == 1
     assert "--sample-rate 22050" in capsys.readouterr().err
+
+
+def test_the_mel_with_the_true_phase_keeps_a_chords_chroma():
+    from engine.bench.translate import chroma_correlation
+    from engine.bench.vocode_swap import mel_with_true_phase
+
+    rate = 22050
+    t = np.arange(int(1.5 * rate)) / rate
+    chord = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (130.81, 164.81, 196.00))  # C3 E3 G3
+    kept = mel_with_true_phase(chord.astype(np.float32))
+    assert len(kept) == len(chord) // 256 * 256
+    assert chroma_correlation(kept, chord[: len(kept)], rate) > 0.95
+    noise = np.random.default_rng(0).standard_normal(len(kept)).astype(np.float32) * 0.1
+    assert chroma_correlation(noise, chord[: len(kept)], rate) < 0.5  # the figure can fail

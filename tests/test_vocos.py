@@ -15,7 +15,7 @@ from engine.nn.spectral import anti_wrap, istft, phase_losses, stft
 from engine.train import TrainConfig, Trainer
 from engine.train.vocode_gan import GANWeights
 from engine.train.vocode_vocos import VocosTask
-from helpers.vocode import harmonic_note, make_corpus
+from helpers.vocode import harmonic_note, make_corpus, write_corpus
 
 TINY = VocosConfig(dim=16, intermediate=32, layers=2)
 
@@ -201,3 +201,28 @@ def test_adversarial_phase_trains_the_discriminators(tmp_path):
 def test_config_refuses_an_fft_the_hop_does_not_divide(n_fft):
     with pytest.raises(ValueError):
         VocosConfig(n_fft=n_fft)
+
+
+def test_adv_start_moves_the_discriminators_in_and_the_run_keeps_it(tmp_path):
+    from engine.train.vocode import ADVERSARIAL, train_vocode
+
+    corpus = write_corpus(tmp_path / "data", train_seconds=4.0, val_seconds=1.0)
+    shape = json.dumps(dataclasses.asdict(TINY))
+    kwargs = dict(out=tmp_path / "ckpt", run_dir=tmp_path / "run", batch_size=1, config=shape, progress=False,
+                  log_every=1, val_every=100, save_every=1)
+    out = train_vocode("vocos", corpus, steps=2, adv_start=1, **kwargs)
+    assert json.loads((tmp_path / "run" / ADVERSARIAL).read_text()) == {"adv_start": 1}
+    assert "--adv-start 1" in (out / "card.md").read_text()
+    train_vocode("vocos", corpus, steps=3, **kwargs)  # the resume keeps the run's adv_start
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    adversarial = {r["step"]: "d_loss" in r for r in log if "loss" in r}
+    assert adversarial == {1: False, 2: True, 3: True}, adversarial
+
+
+def test_adv_start_is_refused_for_a_vocoder_without_an_adversarial_phase(tmp_path):
+    from engine.core.errors import LatentLabError
+    from engine.train.vocode import train_vocode
+
+    corpus = write_corpus(tmp_path / "data")
+    with pytest.raises(LatentLabError, match="no adversarial phase"):
+        train_vocode("waveglow", corpus, steps=1, adv_start=0, run_dir=tmp_path / "run", progress=False)

@@ -14,7 +14,9 @@ monophonic tunes and polyphonic chorales reported apart:
 - speed: the wall time to translate a 10 s clip to one target, vocoder included.
 
 For a frame translator the same figures are given for the true render's own mel through the same vocoder
-(``*_vocoded_render``): what a perfect mel would score, i.e. the vocoder's ceiling.
+(``*_vocoded_render``): what a perfect mel would score, i.e. the vocoder's ceiling; and the chroma of the true
+render's mel pseudo-inverse given the render's own phase (``chroma_corr_mel_true_phase``): what the mel itself
+keeps, so a gap between the two is the vocoder's phase, not the mel.
 
 Every figure is taken at the dataset's rate (an engine at another rate is resampled to it).
 """
@@ -138,6 +140,7 @@ def bench_translate(
     from ..ops import tone
     from ..ops.translate import load_model, translate
     from ..ops.vocode import analyze, default_vocoder, synthesize
+    from .vocode_swap import mel_with_true_phase
 
     directory = Path(data)
     manifest = read_manifest(directory)
@@ -214,6 +217,9 @@ def bench_translate(
                     ceiling = np.pad(ceiling, (0, max(0, length - len(ceiling))))[:length]
                     r.setdefault("chroma_corr_vocoded_render", []).append(chroma_correlation(ceiling, x, rate))
                     r.setdefault("mfcc_dist_vocoded_render", []).append(distance(ceiling, truth))
+                    kept = mel_with_true_phase(truth)
+                    kept = np.pad(kept, (0, max(0, length - len(kept))))[:length]
+                    r.setdefault("chroma_corr_mel_true_phase", []).append(chroma_correlation(kept, x, rate))
                 if save_audio:
                     save_wav(Path(save_audio) / f"{kind}-{i:02d}-{path.stem}-{t}.wav", y, rate)
         per_target = {t: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for t, r in rows.items()}
@@ -252,7 +258,7 @@ def bench_translate(
 
 KEYS = ["chroma_corr", "chroma_corr_true_render", "chroma_corr_unrelated", "classified_as_target",
         "mfcc_dist_output", "mfcc_dist_input", "closer_than_input"]
-CEILING_KEYS = ["chroma_corr_vocoded_render", "mfcc_dist_vocoded_render"]
+CEILING_KEYS = ["chroma_corr_vocoded_render", "mfcc_dist_vocoded_render", "chroma_corr_mel_true_phase"]
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -275,7 +281,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['classifier_accuracy_on_true_renders']:.3f} accuracy.",
     ]
     if any("chroma_corr_vocoded_render" in b["overall"] for b in report["kinds"].values()):
-        lines.append("`*_vocoded_render`: the true render's own mel through the same vocoder (the vocoder's ceiling).")
+        lines.append("`*_vocoded_render`: the true render's own mel through the same vocoder (the vocoder's ceiling); "
+                     "`chroma_corr_mel_true_phase`: its mel's pseudo-inverse with its own phase (what the mel keeps).")
     if report.get("seconds_for_clip") is not None:
         lines.append(f"A {report['speed_seconds']:.0f} s clip to one target: {report['seconds_for_clip']:.2f} s of "
                      f"wall time ({report['threads']} threads" + (", vocoder included" if report["engine"] != "tone" else "")

@@ -32,6 +32,20 @@ SOURCES = ("model", "model magnitude + true phase", "true magnitude + model phas
 
 
 @torch.no_grad()
+def mel_with_true_phase(audio: np.ndarray) -> np.ndarray:
+    """What the mel itself keeps: its pseudo-inverse magnitude given the audio's own STFT phase, inverted.
+
+    audio : ndarray[T] at the mel's rate -> ndarray[T // 256 * 256]
+    """
+    audio = np.asarray(audio, dtype=np.float32)[: len(audio) // MEL.hop_length * MEL.hop_length]
+    mel = torch.from_numpy(analyze(audio))[None].float()
+    true = stft(torch.from_numpy(audio)[None])
+    frames = min(mel.shape[-1], true.shape[-1])
+    prior = mel_to_linear(mel, MEL).clamp(min=CLAMP)[..., :frames]
+    return istft(torch.polar(prior, torch.angle(true[..., :frames])))[0].numpy()
+
+
+@torch.no_grad()
 def phase_swap(data_dir: str | Path, name: str = "vocos", speech_clips: int = 8, seconds: float = 4.0,
                checkpoint: str | Path | None = None) -> dict[str, dict[str, float]]:
     """{source: {"pesq", "stoi"}} means over the validation speech clips, for each of :data:`SOURCES`."""
@@ -49,12 +63,11 @@ def phase_swap(data_dir: str | Path, name: str = "vocos", speech_clips: int = 8,
         true = stft(torch.from_numpy(clip).float()[None])
         frames = min(predicted.shape[-1], true.shape[-1])
         predicted, true = predicted[..., :frames], true[..., :frames]
-        prior = mel_to_linear(mel.float(), MEL).clamp(min=CLAMP)[..., :frames]
         outputs = {
             "model": istft(predicted),
             "model magnitude + true phase": istft(torch.polar(predicted.abs(), torch.angle(true))),
             "true magnitude + model phase": istft(torch.polar(true.abs(), torch.angle(predicted))),
-            "mel pseudo-inverse + true phase": istft(torch.polar(prior, torch.angle(true))),
+            "mel pseudo-inverse + true phase": torch.from_numpy(mel_with_true_phase(clip)),
             "griffin-lim on the true magnitude": GriffinLim().from_magnitude(true.abs()),
         }
         for source, audio in outputs.items():

@@ -64,6 +64,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
                         "scores; default: the recipe's)")
     t.add_argument("--config", help="model shape overrides for a new run as JSON, e.g. '{\"phase_demod\": true}' "
                                     "(a run resumes with the shape it started with)")
+    t.add_argument("--adv-start", type=int, default=None, metavar="STEP",
+                   help="a GAN vocoder's discriminators join at STEP instead of the recipe's (e.g. the step a "
+                        "reconstruction-only run has reached); the run keeps it for its resumes")
     t.set_defaults(func=run_train)
 
     help_text = ("every vocoder side by side: parameters, real-time factor, PESQ and STOI on validation speech, "
@@ -191,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
     out = train_vocode(
         args.name, args.data, out=args.out, run_dir=args.run_dir, device=resolve_device(args.device),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, export_only=args.export, init=args.init,
-        config=args.config, **({"snapshot_every": args.snapshot_every} if args.snapshot_every is not None else {}),
+        config=args.config, adv_start=args.adv_start, **({"snapshot_every": args.snapshot_every} if args.snapshot_every is not None else {}),
     )
     print(f"saved {out}")
     return 0

@@ -91,6 +91,7 @@ def train_precision(name: str) -> str | None:
 
 
 MODEL_CONFIG = "model_config.json"  # the model shape a run started with, beside its state
+ADVERSARIAL = "adversarial.json"  # a GAN run's own adv_start, when it was given one (``--adv-start``)
 
 
 def model_config(cls: type, config: Any, run_dir: Path, start: Any | None) -> Any:
@@ -113,6 +114,27 @@ def model_config(cls: type, config: Any, run_dir: Path, start: Any | None) -> An
     return start.build_config(cls) if start is not None else cls()
 
 
+def adversarial_start(task: VocoderTask, adv_start: int | None, run_dir: Path) -> int | None:
+    """The step a GAN run's discriminators join: ``adv_start`` when given (kept in ``run_dir`` for its resumes),
+    else the one the run stored, else the recipe's (None for a vocoder without an adversarial phase)."""
+    weights = getattr(task, "weights", None)
+    if weights is None:
+        if adv_start is not None:
+            raise LatentLabError(f"the {task.vocoder.name} vocoder has no adversarial phase: leave out --adv-start")
+        return None
+    stored = run_dir / ADVERSARIAL
+    if adv_start is None and stored.exists():
+        adv_start = int(json.loads(stored.read_text(encoding="utf-8"))["adv_start"])
+    if adv_start is None:
+        return weights.adv_start
+    if adv_start < 0:
+        raise LatentLabError(f"--adv-start must be a step (>= 0), got {adv_start}")
+    task.weights = dataclasses.replace(weights, adv_start=int(adv_start))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stored.write_text(json.dumps({"adv_start": int(adv_start)}) + "\n", encoding="utf-8")
+    return int(adv_start)
+
+
 def train_vocode(
     name: str,
     data_dir: str | Path,
@@ -125,6 +147,7 @@ def train_vocode(
     progress: bool = True,
     export_only: bool = False,
     init: str | Path | None = None,
+    adv_start: int | None = None,
     **train_overrides: Any,
 ) -> Path:
     """Train vocoder ``name`` on ``data_dir`` (resumes from ``run_dir``) and save it to ``out``.
@@ -149,6 +172,7 @@ def train_vocode(
     task = task_cls.create(config)
     if start is not None:
         start.load_into(task.vocoder)
+    adv_start = adversarial_start(task, adv_start, run_dir)
     cfg = train_config_from_args(train_recipe(name), {"steps": steps, "batch_size": batch_size, **train_overrides})
     train_set = VocoderSegments(data_dir, "train", segment=task_cls.segment, seed=cfg.seed)
     val_set = VocoderSegments(data_dir, "val", segment=task_cls.segment, jitter=False, max_items=64,
@@ -173,10 +197,12 @@ def train_vocode(
     }
     extra["data"].pop("val_names", None)
     vocoder = task.vocoder
+    recipe_weights = getattr(task_cls, "weights", None)
+    adv_text = f" --adv-start {adv_start}" if recipe_weights is not None and adv_start != recipe_weights.adv_start else ""
     own_bf16 = bool(getattr(vocoder, "bf16", False))  # Vocos: its backbone's own autocast
     card = render_card(name, (
         f"Trained by `latentlab train vocode {name} --data {data_dir} --steps {cfg.steps} "
-        f"--batch-size {cfg.batch_size}` ({vocoder.num_parameters:,} parameters).\n\n"
+        f"--batch-size {cfg.batch_size}{adv_text}` ({vocoder.num_parameters:,} parameters).\n\n"
         f"{precision_text(dataclasses.replace(cfg, cpu_bf16=cfg.cpu_bf16 or own_bf16), train_precision(name))}\n\n"
         f"Final training-log figures: {json.dumps(extra['final_metrics'])}"
     ))
