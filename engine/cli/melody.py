@@ -113,12 +113,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p = groups["data"].add_parser("melody", aliases=["melodies"], help="melody windows from the music21 corpus and/or MIDI folders", description=(
-        "Extract duple-meter tunes from music21's corpus and/or the melodies of MIDI files as MusicVAE does "
-        "(note_seq: 4/4 pieces, the top line of each track of programs 0-31, split at a bar of silence), "
-        "cut 2-bar and 16-bar windows, augment by transposition, split train/validation by tune."))
+        "Extract melodies as MusicVAE does, through note_seq (the top line at each onset, a new melody after a "
+        "bar of silence): from music21's corpus, the top part of every score in its duple-meter sections; from "
+        "MIDI files, every track of programs 0-31 in 4/4 pieces. Cut 2-bar and 16-bar windows, augment by "
+        "transposition, split train/validation by tune; summary.json gives the counts and why scores were dropped."))
     p.add_argument("--out", default="data/melodies", help="output folder (default data/melodies)")
-    p.add_argument("--corpus", default="all", help="comma-separated music21 collections: essen, ryans, oneills, airds, "
-                   "miscfolk, nottingham, bach; 'all' (default) or 'none'")
+    p.add_argument("--corpus", default="all", help="comma-separated music21 collections: the folk songs essen, ryans, "
+                   "oneills, airds, miscfolk, nottingham; bach (chorales); one key per composer folder (beethoven, "
+                   "mozart, haydn, palestrina, monteverdi, trecento, josquin, leadsheet, ...: engine.data.melody."
+                   "CORPUS_SOURCES); 'all' (default) or 'none'")
     p.add_argument("--midi", action="append", default=[], metavar="DIR", help="a folder of MIDI files (repeatable)")
     p.add_argument("--transpose", type=int, default=5, help="augment with every shift within +-N semitones (default 5)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of tunes held out (default 0.1)")

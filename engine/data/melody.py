@@ -8,18 +8,24 @@
   within +-``transpose`` semitones that stays in 21..108), ``val`` ``uint8[M x T]`` windows (original
   key only), ``train_tune`` / ``val_tune`` (index into ``tunes.npz``) and ``steps``.
 
-The validation split is by tune (a stable hash of the tune's name), so no window of a validation tune is
-ever trained on. Only duple meters are kept (4/4, 2/4, 2/2, 4/2: bars of 8, 16 or 32 16th steps), so
-16-step windows start on bar lines; MIDI folders keep 4/4 pieces only and split tracks into melodies at
-gaps of a bar, as MusicVAE does for Lakh (:mod:`engine.data.midi_melodies`, through note_seq).
+The validation split is by tune (a stable hash of the tune's name: a score of the corpus, a MIDI file),
+so no window of a validation tune is ever trained on. Every corpus score gives the melodies of its top
+part by Magenta's rules (:mod:`engine.data.score_melodies`, through note_seq): sections in duple meters only
+(4/4, 2/4, 2/2, 4/2: bars of 8, 16 or 32 16th steps, so 16-step windows start on bar lines), a new melody
+after a bar of silence. MIDI folders keep 4/4 pieces only and split tracks into melodies at gaps of a bar,
+as MusicVAE does for Lakh (:mod:`engine.data.midi_melodies`). ``summary.json`` records the counts, and per
+source the tunes, melodies, CPU seconds of extraction and why scores were dropped (``"meter 6/8"``, ...).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -30,15 +36,17 @@ from ..core.midi import (
     FIRST_PITCH_CLASS,
     STEPS_PER_BAR,
     STEPS_PER_QUARTER,
-    melody_from_notes,
     pad_melody,
     transpose_melody,
 )
-from .midi_melodies import midi_melodies
+from .midi_melodies import GAP_BARS, midi_melodies
+from .score_melodies import parse_file, score_melodies
 
 DEFAULT_DIR = Path("data/melodies")
 TUNES_FILE = "tunes.npz"
-# music21 corpus collections with duple-meter monophonic tunes (ABC) or chorales (soprano line).
+# music21 corpus folders, one key each: folk-song collections (ABC), Bach (the chorales' soprano lines) and
+# the other composers' scores, whose top part is read the same way. Left out: demos/ and theoryExercises/
+# (test files and exercises, not music).
 CORPUS_SOURCES = {
     "essen": "essenFolksong",
     "ryans": "ryansMammoth",
@@ -47,7 +55,36 @@ CORPUS_SOURCES = {
     "miscfolk": "miscFolk",
     "nottingham": "nottingham-dataset",
     "bach": "bach",
+    "beach": "beach",
+    "beethoven": "beethoven",
+    "chopin": "chopin",
+    "ciconia": "ciconia",
+    "corelli": "corelli",
+    "cpebach": "cpebach",
+    "handel": "handel",
+    "haydn": "haydn",
+    "johnson": "johnson_j_r",
+    "joplin": "joplin",
+    "josquin": "josquin",
+    "leadsheet": "leadSheet",
+    "liliuokalani": "liliuokalani",
+    "luca": "luca",
+    "lusitano": "lusitano",
+    "monteverdi": "monteverdi",
+    "mozart": "mozart",
+    "palestrina": "palestrina",
+    "schoenberg": "schoenberg",
+    "schubert": "schubert",
+    "schumann_clara": "schumann_clara",
+    "schumann_robert": "schumann_robert",
+    "trecento": "trecento",
+    "verdi": "verdi",
+    "weber": "weber",
+    "webern": "webern",
 }
+# Score formats music21 reads, the preferred first where one piece comes in several (bach/bwv277.krn and
+# .mxl); others in the corpus (.rntxt analyses, Finale .mus/.musx) are not read.
+SCORE_SUFFIXES = (".mxl", ".musicxml", ".xml", ".krn", ".abc")
 DUPLE_BAR_STEPS = (8, 16, 32)  # 2/4, 4/4 or 2/2, 4/2
 # Window lengths and hops of the two recipes, in 16th steps.
 WINDOWS = {"mel_2bar": (2 * STEPS_PER_BAR, STEPS_PER_BAR), "mel_16bar": (16 * STEPS_PER_BAR, 2 * STEPS_PER_BAR)}
@@ -71,102 +108,105 @@ def is_validation(name: str, val_fraction: float) -> bool:
 
 
 def _corpus_files(collection: str) -> list[Path]:
+    """The score files of one corpus folder (subfolders too), one format per piece."""
     from music21 import corpus
 
     root = Path(corpus.__file__).parent / collection
     if not root.is_dir():
         raise LatentLabError(f"music21's corpus has no {collection!r} collection: upgrade music21 (pip install -U music21)")
-    if collection == "bach":
-        return sorted(p for p in root.iterdir() if p.suffix in (".mxl", ".xml", ".musicxml", ".krn"))
-    return sorted(root.glob("*.abc"))
+    best: dict[Path, Path] = {}
+    for path in root.rglob("*"):
+        if path.suffix in SCORE_SUFFIXES and path.is_file():
+            key = path.with_suffix("")
+            if key not in best or SCORE_SUFFIXES.index(path.suffix) < SCORE_SUFFIXES.index(best[key].suffix):
+                best[key] = path
+    return sorted(best.values())
 
 
-def _score_tune(score, name: str) -> np.ndarray | None:
-    """The top line of a music21 score as melody events, or None when its meter is not duple."""
-    from music21 import chord, meter, note
+def _dropped_reason(score) -> str:
+    """Why a score gave no melody: no meter, the first meter that is not duple, or too little music."""
+    from music21 import meter
 
     signatures = list(score.recurse().getElementsByClass(meter.TimeSignature))
     if not signatures:
-        return None
-    if any(round(ts.barDuration.quarterLength * STEPS_PER_QUARTER) not in DUPLE_BAR_STEPS for ts in signatures):
-        return None
-    part = score.parts[0] if getattr(score, "parts", None) else score  # soprano / the tune
-    try:
-        part = part.expandRepeats()
-    except Exception:  # malformed repeat marks: keep the tune as written
-        pass
-    measures = list(part.getElementsByClass("Measure"))
-    shift = 0.0  # pickup bar: move the music so bar lines fall on multiples of the bar length
-    if measures:
-        first, bar = measures[0], float(measures[0].barDuration.quarterLength)
-        if first.paddingLeft:
-            shift = float(first.paddingLeft)
-        elif 0 < float(first.duration.quarterLength) < bar:
-            shift = bar - float(first.duration.quarterLength)
-    notes = []
-    for n in part.flatten().stripTies().notes:
-        length = float(n.duration.quarterLength)
-        if length <= 0:  # grace notes
-            continue
-        if isinstance(n, chord.Chord):
-            pitch = max(p.midi for p in n.pitches)
-        elif isinstance(n, note.Note):
-            pitch = n.pitch.midi
-        else:
-            continue
-        start = round((float(n.offset) + shift) * STEPS_PER_QUARTER)
-        end = max(start + 1, round((float(n.offset) + length + shift) * STEPS_PER_QUARTER))
-        notes.append((start, end, int(pitch)))
-    if len(notes) < 4:
-        return None
-    return melody_from_notes(notes, name)
+        return "no time signature"
+    for ts in signatures:
+        if round(ts.barDuration.quarterLength * STEPS_PER_QUARTER) not in DUPLE_BAR_STEPS:
+            return f"meter {ts.ratioString}"
+    return "no melody of a bar or more"
 
 
-def corpus_tunes(collection: str, limit: int | None = None) -> Iterator[Tune]:
-    """Tunes of one music21 corpus collection (skips non-duple meters and unparsable tunes)."""
-    from music21 import converter, stream
+def corpus_tunes(
+    collection: str, limit: int | None = None, skipped: Counter | None = None, gap_bars: float = GAP_BARS
+) -> Iterator[Tune]:
+    """Melodies of one music21 corpus collection: the top line of every score, by Magenta's rules.
 
-    root = Path(__import__("music21").corpus.__file__).parent
+    Every score (one tune of an ABC book, a chorale, a movement) is read by
+    :func:`engine.data.score_melodies.score_melodies`: sections in duple meters (DUPLE_BAR_STEPS) only, a new
+    melody after every bar of silence. Melodies are named ``"<file>#<score>|<section>.<bar>"``; the
+    validation split keeps a score's melodies together (its group is ``"<file>#<score>"``).
+
+    Parameters
+    ----------
+    collection : a corpus folder (a value of CORPUS_SOURCES)
+    limit : stop after this many melodies
+    skipped : if given, counts why scores gave nothing (``"meter 6/8"``, ``"no time signature"``,
+        ``"unparsable file"``, ...) and how many scores gave melodies (``"kept"``)
+    gap_bars : bars of silence that end a melody
+    """
+    from music21 import corpus, stream
+
+    skipped = Counter() if skipped is None else skipped
+    root = Path(corpus.__file__).parent
     count = 0
     for path in _corpus_files(collection):
         try:
-            parsed = converter.parse(str(path))
-        except Exception:
+            parsed = parse_file(path)
+        except LatentLabError:
+            skipped["unparsable file"] += 1
             continue
         scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
         for i, score in enumerate(scores):
-            name = f"{path.relative_to(root)}#{i}"
+            name = f"{path.relative_to(root).as_posix()}#{i}"
             try:
-                melody = _score_tune(score, name)
-            except (LatentLabError, Exception):  # one odd tune must not stop a corpus
+                melodies = score_melodies(score, DUPLE_BAR_STEPS, gap_bars, in_place=True)
+            except Exception as e:  # one odd score must not stop a corpus
+                skipped[f"extraction error ({type(e).__name__})"] += 1
                 continue
-            if melody is None:
+            if not melodies:
+                skipped[_dropped_reason(score)] += 1
                 continue
-            yield Tune(name, collection, melody)
-            count += 1
-            if limit and count >= limit:
-                return
+            skipped["kept"] += 1
+            for m in melodies:
+                yield Tune(f"{name}|{m.piece}.{m.start_step // STEPS_PER_BAR}", collection, m.melody)
+                count += 1
+                if limit and count >= limit:
+                    return
 
 
 # -- MIDI folders -------------------------------------------------------------------------------------
 
 
-def midi_folder_tunes(folder: str | Path, limit: int | None = None) -> Iterator[Tune]:
+def midi_folder_tunes(folder: str | Path, limit: int | None = None, skipped: Counter | None = None) -> Iterator[Tune]:
     """Melodies of every MIDI file under ``folder``, extracted as MusicVAE does (``midi_melodies``).
 
     Programs 0-31, 4/4 pieces only, the top line of each track, a new melody after every bar of silence
     (see :mod:`engine.data.midi_melodies`). Every melody is its own tune, named
-    ``"<file>|<track>@<piece>.<bar>"``; the validation split keeps a file's melodies together.
+    ``"<file>|<track>@<piece>.<bar>"``; the validation split keeps a file's melodies together. ``skipped``,
+    if given, counts the files that could not be read or gave no melody, and those kept.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise LatentLabError(f"{folder}: no such folder of MIDI files")
+    skipped = Counter() if skipped is None else skipped
     count = 0
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".mid", ".midi")):
         try:
             melodies = midi_melodies(path)
         except LatentLabError:
+            skipped["unreadable file"] += 1
             continue
+        skipped["kept" if melodies else "no melody (no 4/4 piece, no melodic track)"] += 1
         for m in melodies:
             name = f"{path.relative_to(folder)}|{m.instrument}@{m.piece}.{m.start_step // STEPS_PER_BAR}"
             yield Tune(name, f"midi:{folder}", m.melody)
@@ -176,7 +216,7 @@ def midi_folder_tunes(folder: str | Path, limit: int | None = None) -> Iterator[
 
 
 def split_group(name: str) -> str:
-    """The unit of the validation split: a tune, or a whole MIDI file (all its tracks)."""
+    """The unit of the validation split: a score of the corpus (all its melodies), or a whole MIDI file."""
     return name.split("|", 1)[0]
 
 
@@ -283,7 +323,7 @@ def build_melody_data(
     midi_dirs : folders of MIDI files (Lakh-compatible) to add
     transpose : train windows are augmented with every shift in -transpose..+transpose semitones
     val_fraction : fraction of tunes held out for validation
-    limit : at most this many tunes per source (quick runs and tests)
+    limit : at most this many melodies per source (quick runs and tests)
     reuse_tunes : skip parsing and re-cut windows from an existing ``tunes.npz``
 
     Returns
@@ -292,6 +332,7 @@ def build_melody_data(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    extraction: dict[str, dict] = {}
     if reuse_tunes:
         tunes, command = load_tunes(out_dir / TUNES_FILE)
         if transpose != 5 or val_fraction != 0.1:
@@ -304,14 +345,23 @@ def build_melody_data(
             raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
         if not corpus and not midi_dirs:
             raise LatentLabError("nothing to build from: name a --corpus collection or a --midi folder")
-        sources = [(c, lambda c=c: corpus_tunes(CORPUS_SOURCES[c], limit)) for c in corpus]
-        sources += [(f"midi:{d}", lambda d=d: midi_folder_tunes(d, limit)) for d in midi_dirs or []]
+        sources = [(c, partial(corpus_tunes, CORPUS_SOURCES[c], limit)) for c in corpus]
+        sources += [(f"midi:{d}", partial(midi_folder_tunes, d, limit)) for d in midi_dirs or []]
         tunes = []
         for label, make in sources:
-            before = len(tunes)
-            tunes.extend(make())
+            before, skipped, started = len(tunes), Counter(), time.process_time()
+            tunes.extend(make(skipped=skipped))
+            melodies = tunes[before:]
+            extraction[label] = {
+                "tunes": len({split_group(t.name) for t in melodies}), "melodies": len(melodies),
+                "seconds": round(time.process_time() - started, 1),
+                "dropped": {k: v for k, v in sorted(skipped.items()) if k != "kept"},
+            }
             if progress:
-                print(f"{label}: {len(tunes) - before} tunes", flush=True)
+                e = extraction[label]
+                dropped = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1]) if k != "kept")
+                print(f"{label}: {e['tunes']} tunes, {e['melodies']} melodies in {e['seconds']} CPU s"
+                      + (f"; dropped: {dropped}" if dropped else ""), flush=True)
         if not tunes:
             raise LatentLabError("no usable tunes found (only duple-meter tunes and 4/4 MIDI files with melodic tracks are used)")
         save_tunes(tunes, out_dir / TUNES_FILE, command)
@@ -328,7 +378,11 @@ def build_melody_data(
         counts[recipe] = {"train": len(arrays["train"]), "val": len(arrays["val"])}
         if progress:
             print(f"{recipe}: {counts[recipe]['train']} train windows, {counts[recipe]['val']} validation windows", flush=True)
-    (out_dir / "summary.json").write_text(json.dumps(counts, indent=1) + "\n", encoding="utf-8")
+    summary = {**counts, "extraction": extraction} if extraction else counts
+    if reuse_tunes and (out_dir / "summary.json").exists():  # keep the extraction figures of the parse
+        previous = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        summary = {**counts, **({"extraction": previous["extraction"]} if "extraction" in previous else {})}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return counts
 
 
@@ -357,18 +411,19 @@ EXAMPLES = (
 
 def write_examples(out_dir: str | Path = "assets/melodies") -> list[Path]:
     """Write the bundled example melodies (top lines of EXAMPLES, cut to whole bars) as MIDI files."""
-    from music21 import converter, corpus, stream
+    from music21 import corpus, stream
 
     from ..core.midi import melody_to_midi, write_midi
 
     out_dir = Path(out_dir)
     written = []
     for rel, name, first_bar, bars in EXAMPLES:
-        parsed = converter.parse(str(Path(corpus.__file__).parent / rel))
+        parsed = parse_file(Path(corpus.__file__).parent / rel)
         score = parsed.scores[0] if isinstance(parsed, stream.Opus) else parsed
-        melody = _score_tune(score, rel)
-        if melody is None:
-            raise LatentLabError(f"example {rel} is not in a duple meter")
+        melodies = score_melodies(score, DUPLE_BAR_STEPS)
+        if not melodies:
+            raise LatentLabError(f"example {rel} has no duple-meter melody")
+        melody = melodies[0].melody
         start = first_bar * STEPS_PER_BAR
         window = pad_melody(melody[start:], bars * STEPS_PER_BAR)
         written.append(write_midi(melody_to_midi(window), out_dir / f"{name}.mid"))

@@ -68,7 +68,9 @@ def encode_melody(melody) -> np.ndarray:
     return np.array([encoding.encode_event(e) for e in melody], dtype=np.int64)
 
 
-def quantized_pieces(sequence, programs: range | None = MELODIC_PROGRAMS) -> list:
+def quantized_pieces(
+    sequence, programs: range | None = MELODIC_PROGRAMS, bar_steps: tuple[int, ...] = (STEPS_PER_BAR,)
+) -> list:
     """The kept notes of ``sequence``, split at tempo / time-signature changes and quantised to 16ths.
 
     Parameters
@@ -76,10 +78,11 @@ def quantized_pieces(sequence, programs: range | None = MELODIC_PROGRAMS) -> lis
     sequence : an unquantised ``note_seq.NoteSequence``
     programs : General MIDI programs whose notes are kept (default 0-31, MusicVAE's ``MEL_PROGRAMS``); None
         keeps every program. Drum notes and pitches outside 21..108 are always dropped.
+    bar_steps : pieces whose bar holds this many 16th steps are kept (default: 4/4 only, as MusicVAE)
 
     Returns
     -------
-    the quantised ``NoteSequence`` of every 4/4 piece, in time order
+    the quantised ``NoteSequence`` of every kept piece, in time order
     """
     import note_seq
     from note_seq import sequences_lib
@@ -97,7 +100,7 @@ def quantized_pieces(sequence, programs: range | None = MELODIC_PROGRAMS) -> lis
             quantized = sequences_lib.quantize_note_sequence(piece, STEPS_PER_QUARTER)
         except (sequences_lib.BadTimeSignatureError, sequences_lib.NegativeTimeError):
             continue
-        if sequences_lib.steps_per_bar_in_quantized_sequence(quantized) == STEPS_PER_BAR:
+        if sequences_lib.steps_per_bar_in_quantized_sequence(quantized) in bar_steps:
             pieces.append(quantized)
     return pieces
 
