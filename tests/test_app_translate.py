@@ -48,6 +48,15 @@ def test_polyphonic_engine_plays_the_chosen_instruments(client, tmp_path):
     assert names == ["clip-odd.wav", "clip-saw.wav"]
 
 
+def test_polyphonic_engine_takes_the_phase_choice(client, tmp_path):
+    clip = handle_file(str(_clip(tmp_path)))
+    own = sf.read(client.predict(clip, "umt", ["saw"], [], 1, "vocoder", api_name="/translate")[2])[0]
+    kept = sf.read(client.predict(clip, "umt", ["saw"], [], 1, "input", api_name="/translate")[2])[0]
+    assert own.shape == kept.shape and not np.allclose(own, kept, atol=1e-3)
+    with pytest.raises(Exception, match="not in the list of choices"):
+        client.predict(clip, "umt", ["saw"], [], 1, "random", api_name="/translate")
+
+
 def test_tone_engine_plays_a_melody(client, tmp_path):
     result = client.predict(handle_file(str(_clip(tmp_path))), "tone", [], ["flute"], 0, api_name="/translate")
     audio, rate = sf.read(result[2])

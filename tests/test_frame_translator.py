@@ -130,3 +130,16 @@ def test_training_lowers_the_loss_and_add_domain_freezes_the_rest(tmp_path):
     assert new and any(not torch.equal(v, before[k]) for k, v in new.items())
     with pytest.raises(LatentLabError, match="no audio for 'oboe'"):
         train_frames(data, run_dir=tmp_path / "run3", add_domain="oboe", base=base, progress=False)
+
+
+def test_translation_keeps_the_inputs_phase_unless_told_otherwise():
+    from engine.ops.translate import translate
+
+    model = tiny().eval()
+    t = np.arange(int(0.5 * RATE)) / RATE
+    audio = (0.5 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+    kept = translate(audio, "saw", model=model, vocoder="griffinlim")["saw"]
+    own = translate(audio, "saw", model=model, vocoder="griffinlim", phase="vocoder")["saw"]
+    assert kept.shape == own.shape == audio.shape and not np.allclose(kept, own, atol=1e-3)
+    with pytest.raises(LatentLabError, match="unknown phase"):
+        translate(audio, "saw", model=model, vocoder="griffinlim", phase="random")

@@ -11,7 +11,7 @@ from engine.core.mel import CLAMP, MelConfig, magnitude, mel_spectrogram, mel_to
 from engine.data.vocode import VocoderSegments
 from engine.models.vocoders.vocos import Vocos, VocosConfig, carrier_phase
 from engine.nn.convnext import ConvNeXtBackbone, ConvNeXtBlock
-from engine.nn.spectral import anti_wrap, istft, phase_losses, stft
+from engine.nn.spectral import anti_wrap, istft, keep_phase, phase_losses, stft
 from engine.train import TrainConfig, Trainer
 from engine.train.vocode_gan import GANWeights
 from engine.train.vocode_vocos import VocosTask
@@ -51,6 +51,21 @@ def test_istft_runs_in_float32_under_bfloat16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         y = istft(spec)
     assert y.dtype == torch.float32
+
+
+def test_keep_phase_takes_the_sources_phase_where_the_source_is_loud():
+    t = torch.arange(24 * 256, dtype=torch.float32)
+    source = (0.5 * torch.sin(2 * math.pi * 440 * t / 22050))[None]
+    audio = (0.3 * torch.sin(2 * math.pi * 440 * t / 22050 + 2.0))[None]  # another level, another phase
+    kept = keep_phase(audio, source)
+    inner = slice(4 * 256, 20 * 256)
+    expected = 0.6 * source  # the audio's magnitude with the source's phase
+    assert (kept - expected)[:, inner].abs().max() < 0.02
+    assert (audio - expected)[:, inner].abs().max() > 0.2
+    # a floor no bin reaches keeps the audio's own phase (and the STFT round trip is exact)
+    assert torch.allclose(keep_phase(audio, source, floor=2.0), audio, atol=1e-4)
+    with pytest.raises(ValueError, match="same shape"):
+        keep_phase(audio, source[:, :256])
 
 
 def test_phase_losses_ignore_wrapping_and_see_shifts():
@@ -120,6 +135,27 @@ def test_phase_demod_turns_the_heads_phase_by_the_carrier():
     expected = torch.polar(torch.ones(()), carrier_phase(513, 9, 1024, 256))
     assert torch.allclose(b, a * expected, atol=1e-4)
     assert not torch.allclose(a, b, atol=1e-2)
+
+
+def test_phase_integrate_sums_the_heads_frequency_over_frames():
+    torch.manual_seed(0)
+    demod = Vocos(dataclasses.replace(TINY, phase_demod=True)).eval()
+    integrate = Vocos(dataclasses.replace(TINY, phase_integrate=True)).eval()
+    state = integrate.state_dict()
+    bins = demod.bins
+    for name, value in demod.state_dict().items():
+        if name.startswith("head."):
+            state[name][: 2 * bins] = value
+            state[name][2 * bins :] = 0.0
+        else:
+            state[name] = value
+    state["head.bias"][2 * bins :] = 0.3  # a steady advance of 0.3 rad a frame on every bin
+    integrate.load_state_dict(state)
+    mel = torch.randn(1, 80, 9) - 5
+    a, b = demod.spectrum(mel), integrate.spectrum(mel)
+    drift = 0.3 * torch.arange(1, 10, dtype=torch.float32)  # the sum up to and including frame t
+    assert torch.allclose(b, a * torch.polar(torch.ones(()), drift), atol=1e-4)
+    assert integrate.head.out_features == 3 * bins
 
 
 def test_bf16_backbone_stays_close_to_float32():

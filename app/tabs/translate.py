@@ -17,6 +17,7 @@ import numpy as np
 from engine.core.audio import save_wav
 from engine.ops.translate import (
     ENGINES,
+    PHASES,
     engine_available,
     engine_domains,
     engine_max_seconds,
@@ -32,6 +33,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "clips"
 MAX_TARGETS = 4  # output panels: at most this many instruments per run
 LABELS = {"umt": "Polyphonic translation (chords)", "tone": "Monophonic tone transfer (one melody line)"}
 SHORT = {"umt": "Translation", "tone": "Tone transfer"}
+PHASE_LABELS = {"input": "the input's (the notes stay exactly the input's)", "vocoder": "the vocoder's own"}
 
 
 def build(ctx: AppContext) -> None:
@@ -62,6 +64,8 @@ def build(ctx: AppContext) -> None:
                                            label=f"{SHORT[e]}: play it on (up to {MAX_TARGETS})", visible=e in domains)
                        for e in ENGINES}  # one list per engine (their instruments differ); the chosen engine's counts
             seed = gr.Number(value=0, precision=0, label="Seed")
+            phase = gr.Radio([(PHASE_LABELS[p], p) for p in PHASES], value=PHASES[0], visible="umt" in domains,
+                             label="Translation: phase of the output")
             go = gr.Button("Translate", variant="primary")
     before = gr.Plot(label="Input spectrogram")
     panels = []
@@ -75,7 +79,7 @@ def build(ctx: AppContext) -> None:
     files = gr.File(label="Download", file_count="multiple", interactive=False)
 
     @user_errors
-    def run(path, engine_name, chosen_umt, chosen_tone, seed_value, progress=gr.Progress()):
+    def run(path, engine_name, chosen_umt, chosen_tone, seed_value, phase_from="input", progress=gr.Progress()):
         if not path:
             raise gr.Error("upload a clip or pick an example first")
         if engine_name not in domains:
@@ -88,7 +92,7 @@ def build(ctx: AppContext) -> None:
         rate = engine_rate(engine_name)
         audio = read_input(path, rate, engine_max_seconds(engine_name))
         outs = translate(audio, list(chosen), device=ctx.device, seed=int(seed_value or 0), engine=engine_name,
-                         progress=lambda fraction, message: progress(fraction, desc=message))
+                         phase=phase_from or "input", progress=lambda fraction, message: progress(fraction, desc=message))
         folder = Path(tempfile.mkdtemp(prefix="latentlab-translate-"))
         updates, written = [], []
         for name, wave in outs.items():
@@ -101,4 +105,4 @@ def build(ctx: AppContext) -> None:
         return [spectrogram_figure(audio, "input", rate), *updates, written]
 
     outputs = [before] + [c for panel in panels for c in panel] + [files]
-    go.click(run, [clip, engine, *pickers.values(), seed], outputs, api_name="translate", **model_call())
+    go.click(run, [clip, engine, *pickers.values(), seed, phase], outputs, api_name="translate", **model_call())

@@ -126,12 +126,14 @@ def bench_translate(
     engine: str = "umt",
     vocoder: str | None = None,
     speed_seconds: float = 10.0,
+    phase: str = "input",
 ) -> dict[str, Any]:
     """Translate ``clips`` validation excerpts of ``source`` per kind (mono, poly) into every other domain.
 
     engine : "umt" (the translation network ``model``) or "tone" (tone transfer; its targets are the
         dataset's domains it has notes for)
     speed_seconds : the length of the clip timed for the speed figure (0: no timing)
+    phase : the frame translator's output phase (``input`` or ``vocoder``: see :func:`engine.ops.translate.translate`)
 
     Returns a JSON-ready report: settings, per kind the per-target rows and the overall figures, the
     classifier's accuracy on the true renders, and the time for a ``speed_seconds`` clip.
@@ -175,7 +177,7 @@ def bench_translate(
     def run(x: np.ndarray, names: list[str], i: int) -> dict[str, np.ndarray]:
         x_in = resample(x, rate, model_rate) if model_rate != rate else x
         outs = translate(x_in, names, model=net if net is not None else model, seed=seed + i,
-                         temperature=temperature, engine=engine, vocoder=vocoder)
+                         temperature=temperature, engine=engine, vocoder=vocoder, phase=phase)
         back = {t: resample(w, model_rate, rate) for t, w in outs.items()}
         return {t: np.pad(w, (0, max(0, len(x) - len(w))))[: len(x)] for t, w in back.items()}
 
@@ -242,6 +244,7 @@ def bench_translate(
         "model": str(model) if engine != "tone" else "timbre_ddsp",
         "engine": engine,
         "vocoder": vocoder,
+        "phase": phase if voiced else None,
         "data": str(directory),
         "source": source,
         "seconds": seconds,
@@ -266,6 +269,7 @@ def format_report(report: dict[str, Any]) -> str:
     lines = [
         f"Validation excerpts of {report['seconds']} s, {report['source']} -> each other domain; engine "
         f"{report['engine']}" + (f", vocoder {report['vocoder'] or 'default'}" if report["engine"] != "tone" else "")
+        + (f", phase from the {report['phase']}" if report.get("phase") else "")
         + f" (seed {report['seed']}, {report['device']}, {report['threads']} threads)",
     ]
     names = {"mono": "Monophonic tunes", "poly": "Polyphonic chorales"}

@@ -30,6 +30,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "timbre model; auto (default): umt when a translation model is installed, else tone")
     p.add_argument("--model", default=DEFAULT_MODEL, help="translation checkpoint name or directory (default: translate)")
     p.add_argument("--vocoder", default=None, help="vocoder of the frame translator (default: the best installed)")
+    p.add_argument("--phase", default="input", choices=("input", "vocoder"),
+                   help="frame translator's output phase: input (default: the input's phase where it is loud, so the "
+                        "notes stay the input's) or vocoder (the vocoder's own)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     add_device_arg(p)
@@ -82,6 +85,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--card", action="store_true", help="write the figures into the model's card.md")
     p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     p.add_argument("--vocoder", default=None, help="vocoder of the frame translator (default: the best installed)")
+    p.add_argument("--phase", default="input", choices=("input", "vocoder"),
+                   help="frame translator's output phase: input (default: the input's phase where it is loud, so the "
+                        "notes stay the input's) or vocoder (the vocoder's own)")
     p.add_argument("--engine", default="umt", choices=("umt", "tone"),
                    help="umt: the translation network --model (default); tone: tone transfer (DDSP timbre model)")
     p.add_argument("--speed-seconds", type=float, default=10.0, help="length of the timed clip (default 10 s; 0: none)")
@@ -105,7 +111,7 @@ def run_translate(args: argparse.Namespace) -> int:
     targets = [t.strip() for t in args.to.split(",") if t.strip()]
     audio = ops.read_input(args.input, ops.engine_rate(engine, args.model), ops.engine_max_seconds(engine, args.model))
     results = ops.translate(audio, targets, model=args.model, device=args.device, seed=args.seed,
-                            temperature=args.temperature, engine=engine, vocoder=args.vocoder)
+                            temperature=args.temperature, engine=engine, vocoder=args.vocoder, phase=args.phase)
     out = Path(args.out)
     from ..core.audio import save_wav
 
@@ -165,7 +171,7 @@ def run_bench(args: argparse.Namespace) -> int:
     report = bench_translate(
         args.data, model=args.model, source=args.source, clips=args.clips, seconds=args.seconds,
         device=args.device, seed=args.seed, save_audio=args.save_audio, temperature=args.temperature,
-        engine=args.engine, vocoder=args.vocoder, speed_seconds=args.speed_seconds,
+        engine=args.engine, vocoder=args.vocoder, speed_seconds=args.speed_seconds, phase=args.phase,
     )
     print(format_report(report))
     if args.json:
@@ -175,6 +181,7 @@ def run_bench(args: argparse.Namespace) -> int:
                    f"--clips {args.clips} --seconds {args.seconds} --seed {args.seed} --engine {args.engine} --card"
                    + (f" --temperature {args.temperature}" if args.temperature is not None else "")
                    + (f" --vocoder {args.vocoder}" if args.vocoder else "")
+                   + (f" --phase {args.phase}" if args.phase != "input" else "")
                    + (f" --threads {args.threads}" if args.threads else ""))
         print(f"updated {update_card(args.model, report, command)}")
     return 0

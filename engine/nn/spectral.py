@@ -69,3 +69,26 @@ def phase_losses(phase: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]
     error = phase - target
     return (anti_wrap(error).mean(), anti_wrap(torch.diff(error, dim=1)).mean(),
             anti_wrap(torch.diff(error, dim=2)).mean())
+
+
+PHASE_FLOOR = 0.05  # a bin takes the source's phase when it is within -26 dB of its frame's loudest bin
+
+
+def keep_phase(audio: Tensor, source: Tensor, floor: float = PHASE_FLOOR, n_fft: int = 1024, hop: int = 256) -> Tensor:
+    """``audio``'s STFT magnitude with ``source``'s phase wherever the source is loud, inverted.
+
+    What speech enhancement does with the noisy phase, for a translation whose notes are the source's: the
+    vocoder's magnitude (the target instrument) keeps its envelope, while the source's phase puts every partial
+    of the source's notes at its own frequency. A bin of a frame takes the source's phase when the source's
+    magnitude there is above ``floor`` times the frame's loudest; elsewhere (rests, partials the source lacks)
+    it keeps the vocoder's.
+
+    audio, source : Tensor[B x T] (same framing, T a multiple of ``hop``) -> Tensor[B x T]
+    """
+    if audio.shape != source.shape:
+        raise ValueError(f"audio {list(audio.shape)} and source {list(source.shape)} must have the same shape")
+    with torch.autocast(audio.device.type, enabled=False):
+        out, src = stft(audio, n_fft, hop), stft(source, n_fft, hop)
+        loud = src.abs() > floor * src.abs().amax(dim=1, keepdim=True)
+        phase = torch.where(loud, torch.angle(src), torch.angle(out))
+        return istft(torch.polar(out.abs(), phase), n_fft, hop)

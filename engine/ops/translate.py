@@ -9,7 +9,8 @@ Two engines:
 - ``umt``, polyphonic translation: the universal music translation network of ``checkpoints/translate``.
   Its frame architecture (:mod:`engine.models.frame_translator`) encodes the clip's log-mel once and each
   target's decoder writes that instrument's mel frames, voiced by the best shipped vocoder
-  (:func:`engine.ops.vocode.default_vocoder`, or ``vocoder=``). Its WaveNet architecture
+  (:func:`engine.ops.vocode.default_vocoder`, or ``vocoder=``); the output keeps the input's phase wherever
+  the input is loud (``phase="input"``, the vocoder's magnitude: the notes stay the input's). Its WaveNet architecture
   (:mod:`engine.models.translator`) plays the latent sample by sample with the WaveNet core's fast
   generation; the clip is cut into ``streams`` equal chunks generated side by side (one batch), joined
   with a short cross-fade.
@@ -41,6 +42,7 @@ INPUT_PEAK = 0.9  # inputs are peak-normalised like the training renders
 STREAM_SECONDS = 1.0  # a clip is decoded as parallel chunks of at least this length ...
 MAX_STREAMS = 8  # ... and at most this many of them
 FADE = 400  # samples of cross-fade between chunks (25 ms)
+PHASES = ("input", "vocoder")  # where the frame translator's output phase comes from (see translate's ``phase``)
 MEL = MelConfig(sample_rate=SAMPLE_RATE, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmax=8000.0)
 
 Progress = Callable[[float, str], None]
@@ -165,6 +167,7 @@ def translate(
     progress: Progress | None = None,
     engine: str = "umt",
     vocoder: str | None = None,
+    phase: str = "input",
 ) -> Translation:
     """Play ``audio`` on each target instrument.
 
@@ -180,6 +183,8 @@ def translate(
     progress : called as ``progress(fraction, message)`` while decoding
     engine : ``umt`` (the translation network), ``tone`` (monophonic tone transfer) or ``auto``
     vocoder : the frame translator's vocoder (default: :func:`engine.ops.vocode.default_vocoder`)
+    phase : the frame translator's output phase: ``input`` (the input's phase wherever the input is loud, the
+        vocoder's magnitude: :func:`engine.nn.spectral.keep_phase`) or ``vocoder`` (the vocoder's own)
 
     Returns
     -------
@@ -189,7 +194,7 @@ def translate(
         return _tone(audio, targets, device, seed, progress)
     net = model if isinstance(model, (Translator, FrameTranslator)) else load_model(model, device)
     if isinstance(net, FrameTranslator):
-        return _translate_frames(net, audio, targets, vocoder, progress)
+        return _translate_frames(net, audio, targets, vocoder, progress, phase)
     temperature = net.config.temperature if temperature is None else temperature
     if not temperature >= 0:
         raise LatentLabError(f"temperature must be >= 0, got {temperature}")
@@ -248,9 +253,12 @@ def _tone(audio: np.ndarray, targets: str | list[str], device, seed: int, progre
 
 @torch.no_grad()
 def _translate_frames(net: FrameTranslator, audio: np.ndarray, targets: str | list[str], vocoder: str | None,
-                      progress: Progress | None) -> Translation:
+                      progress: Progress | None, phase: str = "input") -> Translation:
+    from ..nn.spectral import keep_phase
     from .vocode import analyze, default_vocoder, is_available, synthesize
 
+    if phase not in PHASES:
+        raise LatentLabError(f"unknown phase {phase!r}: choose {' or '.join(PHASES)}")
     targets = [targets] if isinstance(targets, str) else list(targets)
     if not targets:
         raise LatentLabError("choose at least one target instrument")
@@ -271,6 +279,10 @@ def _translate_frames(net: FrameTranslator, audio: np.ndarray, targets: str | li
         frames = net.decode(z, target, mel.shape[-1])[0]
         wave = synthesize(frames.float().cpu().numpy(), name, dev).audio
         wave = np.pad(wave, (0, max(0, audio.size - wave.size)))[: audio.size]
+        if phase == "input":
+            whole = audio.size // MEL.hop_length * MEL.hop_length
+            kept = keep_phase(torch.from_numpy(wave[None, :whole]), torch.from_numpy(audio[None, :whole]))
+            wave = np.concatenate([kept[0].numpy(), wave[whole:]])
         results[target] = peak_normalize(wave, 0.9)
     if progress is not None:
         progress(1.0, "done")

@@ -16,6 +16,12 @@ a convolutional network, which gives the same output for the same input wherever
 growth, so without the carrier the frames of a held vowel overlap-add out of phase. With it, a partial at a
 bin's centre needs a constant output, and one between bins only the small remainder.
 
+A third (``phase_integrate``, which implies the carrier): the head also predicts each bin's frequency deviation
+from its carrier, a phase advance per frame, and the phase is the carrier plus the running sum of those advances
+plus the head's phase: ``carrier_t + sum_{s <= t} omega_s + psi_t``. A partial between two bin centres needs a
+phase that drifts from the carrier by the same amount every frame, which a convolutional network cannot draw
+either; as a frequency it is a constant.
+
 The backbone may run under bfloat16 autocast (``bf16``, on while training on the CPU); the head's
 exponent, the cos / sin and the inverse STFT always run in float32. The training recipe is
 :class:`engine.train.vocode_vocos.VocosTask`.
@@ -50,6 +56,7 @@ class VocosConfig:
     mag_prior: bool = True
     n_mels: int = N_MELS
     phase_demod: bool = False  # the head's phase is relative to each bin's carrier (see the module docstring)
+    phase_integrate: bool = False  # the head adds per-frame phase advances that are summed over time (+ the carrier)
 
     def __post_init__(self) -> None:
         if self.n_fft < HOP or self.n_fft % HOP:
@@ -77,7 +84,7 @@ class Vocos(Vocoder):
         c = config
         self.backbone = ConvNeXtBackbone(c.n_mels, c.dim, c.intermediate, c.layers, c.kernel)
         self.bins = c.n_fft // 2 + 1
-        self.head = nn.Linear(c.dim, 2 * self.bins)
+        self.head = nn.Linear(c.dim, (3 if c.phase_integrate else 2) * self.bins)
         nn.init.trunc_normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
         if c.mag_prior:
@@ -89,14 +96,17 @@ class Vocos(Vocoder):
     def spectrum(self, mel: Tensor) -> Tensor:
         """The predicted complex STFT. mel : Tensor[B x 80 x N] -> complex Tensor[B x (n_fft // 2 + 1) x N]."""
         with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            h = self.head(self.backbone(mel))  # [B x N x 2 * bins]
+            h = self.head(self.backbone(mel))  # [B x N x (2 or 3) * bins]
         with torch.autocast(mel.device.type, enabled=False):
-            log_mag, phase = h.float().transpose(1, 2).chunk(2, dim=1)
+            parts = h.float().transpose(1, 2).split(self.bins, dim=1)  # 2 or 3 x [B x bins x N]
+            log_mag, phase = parts[0], parts[1]
+            if self.config.phase_integrate:
+                phase = phase + torch.cumsum(parts[2], dim=-1)
             if self.config.mag_prior:
                 prior = torch.matmul(self.inverse_basis, torch.exp(mel.float())).clamp(min=CLAMP)
                 log_mag = log_mag + torch.log(prior)
             magnitude = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
-            if self.config.phase_demod:
+            if self.config.phase_demod or self.config.phase_integrate:
                 phase = phase + carrier_phase(self.bins, phase.shape[-1], self.config.n_fft, HOP, phase.device)
             if self.training:
                 self.last_phase = phase  # for the recipe's phase losses (engine.train.vocode_vocos)
