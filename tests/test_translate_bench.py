@@ -53,6 +53,10 @@ def test_bench_frames_reports_mono_and_poly_apart(tmp_path, capsys):
     ceiling = report["kinds"]["mono"]["overall"]
     assert -1.0 <= ceiling["chroma_corr_vocoded_render"] <= 1.0 and ceiling["mfcc_dist_vocoded_render"] >= 0
     assert -1.0 <= ceiling["chroma_corr_mel_true_phase"] <= 1.0
+    for block in report["kinds"].values():  # every excerpt no nearer than the input is named, and only those
+        pairs = block["excerpts"] * len(block["per_target"])
+        assert len(block["farther"]) == round(pairs * (1 - block["overall"]["closer_than_input"]))
+        assert all(f["mfcc_dist_output"] >= f["mfcc_dist_input"] for f in block["farther"])
     out = capsys.readouterr().out
     assert "**Monophonic tunes** (1 excerpts)" in out and "**Polyphonic chorales** (1 excerpts)" in out
 

@@ -189,6 +189,7 @@ def bench_translate(
         if not excerpts:
             continue
         rows: dict[str, dict[str, list[float]]] = {t: {} for t in targets}
+        farther: list[dict[str, Any]] = []  # the excerpts whose output is no nearer the true render than the input
         for i, (path, offset) in enumerate(excerpts):
             x = _read(directory, source, path, offset, length)
             other_path, other_offset = excerpts[(i + 1) % len(excerpts)]
@@ -204,6 +205,9 @@ def bench_translate(
                 true_total += 1
                 r = rows[t]
                 d_out, d_in = distance(y, truth), distance(x, truth)
+                if d_out >= d_in:
+                    farther.append({"target": t, "piece": path.stem, "offset_s": round(offset / rate, 2),
+                                    "mfcc_dist_output": round(d_out, 3), "mfcc_dist_input": round(d_in, 3)})
                 for key, value in (
                     ("chroma_corr", chroma_correlation(y, x, rate)),
                     ("chroma_corr_true_render", chroma_correlation(truth, x, rate)),
@@ -226,7 +230,7 @@ def bench_translate(
                     save_wav(Path(save_audio) / f"{kind}-{i:02d}-{path.stem}-{t}.wav", y, rate)
         per_target = {t: {k: round(float(np.mean(v)), 4) for k, v in r.items()} for t, r in rows.items()}
         overall = {k: round(float(np.mean([per_target[t][k] for t in targets])), 4) for k in next(iter(per_target.values()))}
-        kinds[kind] = {"excerpts": len(excerpts), "per_target": per_target, "overall": overall}
+        kinds[kind] = {"excerpts": len(excerpts), "per_target": per_target, "overall": overall, "farther": farther}
     if not kinds:
         raise LatentLabError(f"{directory} has no validation excerpts of {seconds} s for {source}")
     speed = None
@@ -279,6 +283,9 @@ def format_report(report: dict[str, Any]) -> str:
                   "| target | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for target, row in {**block["per_target"], "**all**": block["overall"]}.items():
             lines.append(f"| {target} | " + " | ".join(f"{row[k]:.3f}" for k in keys) + " |")
+        for f in block.get("farther", []):
+            lines += ["", f"No nearer the true render than the input: {f['target']}, {f['piece']} at {f['offset_s']} s "
+                          f"(MFCC distance {f['mfcc_dist_output']:.3f} vs {f['mfcc_dist_input']:.3f})"]
     lines += [
         "",
         f"Domain classifier (MFCC statistics, logistic regression) on the true renders of these excerpts: "
