@@ -7,7 +7,8 @@ validation speech clip is rebuilt from magnitudes and phases taken from differen
 - ``model``: the vocoder as it is;
 - ``model magnitude + true phase`` / ``true magnitude + model phase``: which half falls short;
 - ``mel pseudo-inverse + true phase``: what the mel itself allows when the phase is right (the ceiling);
-- ``griffin-lim on the true magnitude``: the project's Griffin-Lim (:class:`GriffinLim`) given a perfect magnitude.
+- ``griffin-lim on the true magnitude``: the project's Griffin-Lim (:class:`GriffinLim`) given a perfect magnitude;
+- ``griffin-lim on the model magnitude``: the same on the model's own magnitude (is a phase retrieval enough?).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .vocode import mean_speech_quality
 
 MEL = MelConfig()  # the project's one mel
 SOURCES = ("model", "model magnitude + true phase", "true magnitude + model phase", "mel pseudo-inverse + true phase",
-           "griffin-lim on the true magnitude")
+           "griffin-lim on the true magnitude", "griffin-lim on the model magnitude")
 
 
 @torch.no_grad()
@@ -69,6 +70,7 @@ def phase_swap(data_dir: str | Path, name: str = "vocos", speech_clips: int = 8,
             "true magnitude + model phase": istft(torch.polar(true.abs(), torch.angle(predicted))),
             "mel pseudo-inverse + true phase": torch.from_numpy(mel_with_true_phase(clip)),
             "griffin-lim on the true magnitude": GriffinLim().from_magnitude(true.abs()),
+            "griffin-lim on the model magnitude": GriffinLim().from_magnitude(predicted.abs()),
         }
         for source, audio in outputs.items():
             rebuilt[source].append(audio.reshape(-1).numpy())
