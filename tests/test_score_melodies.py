@@ -139,3 +139,20 @@ def test_corpus_tunes_are_named_by_score_and_split_with_it(tmp_path, capsys):
     assert main(["data", "melody", "--corpus", "nosuch", "--out", str(tmp_path / "e")]) == 1
     err = capsys.readouterr().err.strip()
     assert "unknown corpus nosuch" in err and len(err.splitlines()) == 1
+
+
+def test_recut_keeps_only_the_chosen_collections(tmp_path, capsys):
+    build_melody_data(tmp_path / "d", corpus=["nottingham", "miscfolk"], limit=3, progress=False)
+    tunes, _ = load_tunes(tmp_path / "d" / "tunes.npz")
+    assert {t.source for t in tunes} == {"nottingham-dataset", "miscFolk"}
+    assert main(["data", "melody", "--out", str(tmp_path / "e"), "--reuse-tunes", str(tmp_path / "d" / "tunes.npz"),
+                 "--corpus", "all,-miscfolk"]) == 0
+    kept, command = load_tunes(tmp_path / "e" / "tunes.npz")
+    assert {t.source for t in kept} == {"nottingham-dataset"} and "re-cut from --corpus" in command
+    windows = np.load(tmp_path / "e" / "mel_2bar.npz")
+    assert windows["train_tune"].max() < len(kept)  # the windows' tune indices refer to the re-cut file
+    summary = json.loads((tmp_path / "e" / "summary.json").read_text())
+    assert summary["extraction"]["miscfolk"]["tunes"] > 0  # the parse's figures come along
+    assert main(["data", "melody", "--out", str(tmp_path / "f"), "--reuse-tunes", str(tmp_path / "d" / "tunes.npz"),
+                 "--corpus", "all,-nosuch"]) == 1
+    assert "unknown corpus nosuch" in capsys.readouterr().err

@@ -121,12 +121,14 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--corpus", default="all", help="comma-separated music21 collections: the folk songs essen, ryans, "
                    "oneills, airds, miscfolk, nottingham; bach (chorales); one key per composer folder (beethoven, "
                    "mozart, haydn, palestrina, monteverdi, trecento, josquin, leadsheet, ...: engine.data.melody."
-                   "CORPUS_SOURCES); 'all' (default) or 'none'")
+                   "CORPUS_SOURCES); 'all' (default), 'none', or 'all,-palestrina' for every collection but those named")
     p.add_argument("--midi", action="append", default=[], metavar="DIR", help="a folder of MIDI files (repeatable)")
     p.add_argument("--transpose", type=int, default=5, help="augment with every shift within +-N semitones (default 5)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of tunes held out (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="at most N tunes per source (quick runs)")
-    p.add_argument("--reuse-tunes", action="store_true", help="re-cut windows from an existing tunes.npz without parsing")
+    p.add_argument("--reuse-tunes", nargs="?", const=True, default=False, metavar="TUNES_NPZ",
+                   help="re-cut windows from an existing tunes.npz without parsing (OUT's, or the one named); with "
+                        "--corpus, only those collections' tunes")
     p.add_argument("--examples", metavar="DIR", default=None, help="only write the bundled example melodies "
                    "(public-domain tunes from the corpus) to DIR, e.g. assets/melodies")
     p.set_defaults(func=data_melodies)
@@ -268,7 +270,18 @@ def data_melodies(args: argparse.Namespace) -> int:
     corpus = {"all": None, "none": []}.get(args.corpus)
     if args.corpus not in ("all", "none"):
         corpus = [c.strip() for c in args.corpus.split(",") if c.strip()]
-    counts = build_melody_data(args.out, corpus, args.midi, args.transpose, args.val_fraction, args.limit, args.reuse_tunes)
+        excluded = [c[1:] for c in corpus if c.startswith("-")]
+        if excluded:  # "all,-palestrina" or "-palestrina": every collection but these
+            from ..core.errors import LatentLabError
+            from ..data.melody import CORPUS_SOURCES
+
+            unknown = [c for c in excluded if c not in CORPUS_SOURCES]
+            if unknown:
+                raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+            corpus = [c for c in CORPUS_SOURCES if c not in excluded]
+    tunes_from = args.reuse_tunes if isinstance(args.reuse_tunes, str) else None
+    counts = build_melody_data(args.out, corpus, args.midi, args.transpose, args.val_fraction, args.limit,
+                               bool(args.reuse_tunes), tunes_from=tunes_from)
     print(json.dumps(counts))
     return 0
 

@@ -314,6 +314,7 @@ def build_melody_data(
     limit: int | None = None,
     reuse_tunes: bool = False,
     progress: bool = True,
+    tunes_from: str | Path | None = None,
 ) -> dict[str, dict[str, int]]:
     """Extract tunes and cut the ``mel_2bar`` / ``mel_16bar`` window sets into ``out_dir``.
 
@@ -324,7 +325,8 @@ def build_melody_data(
     transpose : train windows are augmented with every shift in -transpose..+transpose semitones
     val_fraction : fraction of tunes held out for validation
     limit : at most this many melodies per source (quick runs and tests)
-    reuse_tunes : skip parsing and re-cut windows from an existing ``tunes.npz``
+    reuse_tunes : skip parsing and re-cut windows from an existing ``tunes.npz`` (``out_dir``'s, or ``tunes_from``);
+        with ``corpus``, only those collections' tunes are kept
 
     Returns
     -------
@@ -334,9 +336,20 @@ def build_melody_data(
     out_dir.mkdir(parents=True, exist_ok=True)
     extraction: dict[str, dict] = {}
     if reuse_tunes:
-        tunes, command = load_tunes(out_dir / TUNES_FILE)
+        tunes, command = load_tunes(Path(tunes_from) if tunes_from else out_dir / TUNES_FILE)
         if transpose != 5 or val_fraction != 0.1:
             command = f"{command} (windows re-cut with --transpose {transpose} --val-fraction {val_fraction})"
+        if corpus is not None:  # keep only these collections' tunes
+            unknown = [c for c in corpus if c not in CORPUS_SOURCES]
+            if unknown:
+                raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+            kept = {CORPUS_SOURCES[c] for c in corpus}
+            tunes = [t for t in tunes if t.source in kept]
+            if not tunes:
+                raise LatentLabError(f"the tunes file holds no tunes of {', '.join(corpus)}")
+            command = f"{command} (windows re-cut from --corpus {','.join(corpus)})"
+        if tunes_from or corpus is not None:
+            save_tunes(tunes, out_dir / TUNES_FILE, command)  # the windows' tune indices refer to this file
     else:
         command = data_command(corpus, midi_dirs, transpose, val_fraction, limit)
         corpus = list(CORPUS_SOURCES) if corpus is None else corpus
@@ -379,8 +392,9 @@ def build_melody_data(
         if progress:
             print(f"{recipe}: {counts[recipe]['train']} train windows, {counts[recipe]['val']} validation windows", flush=True)
     summary = {**counts, "extraction": extraction} if extraction else counts
-    if reuse_tunes and (out_dir / "summary.json").exists():  # keep the extraction figures of the parse
-        previous = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    parsed = (Path(tunes_from).parent if tunes_from else out_dir) / "summary.json"
+    if reuse_tunes and parsed.exists():  # keep the extraction figures of the parse
+        previous = json.loads(parsed.read_text(encoding="utf-8"))
         summary = {**counts, **({"extraction": previous["extraction"]} if "extraction" in previous else {})}
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return counts
