@@ -66,6 +66,8 @@ def test_keep_phase_takes_the_sources_phase_where_the_source_is_loud():
     assert torch.allclose(keep_phase(audio, source, floor=2.0), audio, atol=1e-4)
     with pytest.raises(ValueError, match="same shape"):
         keep_phase(audio, source[:, :256])
+    with pytest.raises(ValueError, match="multiple of the hop"):
+        keep_phase(audio[:, :1000], source[:, :1000])
 
 
 def test_phase_losses_ignore_wrapping_and_see_shifts():

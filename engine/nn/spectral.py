@@ -87,6 +87,8 @@ def keep_phase(audio: Tensor, source: Tensor, floor: float = PHASE_FLOOR, n_fft:
     """
     if audio.shape != source.shape:
         raise ValueError(f"audio {list(audio.shape)} and source {list(source.shape)} must have the same shape")
+    if audio.shape[-1] % hop:
+        raise ValueError(f"the length {audio.shape[-1]} must be a multiple of the hop {hop}")
     with torch.autocast(audio.device.type, enabled=False):
         out, src = stft(audio, n_fft, hop), stft(source, n_fft, hop)
         loud = src.abs() > floor * src.abs().amax(dim=1, keepdim=True)
