@@ -261,24 +261,13 @@ def attributes(args: argparse.Namespace) -> int:
 
 
 def data_melodies(args: argparse.Namespace) -> int:
-    from ..data.melody import build_melody_data, write_examples
+    from ..data.melody import build_melody_data, parse_corpus, write_examples
 
     if args.examples:
         for path in write_examples(args.examples):
             print(path)
         return 0
-    corpus = {"all": None, "none": []}.get(args.corpus)
-    if args.corpus not in ("all", "none"):
-        corpus = [c.strip() for c in args.corpus.split(",") if c.strip()]
-        excluded = [c[1:] for c in corpus if c.startswith("-")]
-        if excluded:  # "all,-palestrina" or "-palestrina": every collection but these
-            from ..core.errors import LatentLabError
-            from ..data.melody import CORPUS_SOURCES
-
-            unknown = [c for c in excluded if c not in CORPUS_SOURCES]
-            if unknown:
-                raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
-            corpus = [c for c in CORPUS_SOURCES if c not in excluded]
+    corpus = parse_corpus(args.corpus)
     tunes_from = args.reuse_tunes if isinstance(args.reuse_tunes, str) else None
     counts = build_melody_data(args.out, corpus, args.midi, args.transpose, args.val_fraction, args.limit,
                                bool(args.reuse_tunes), tunes_from=tunes_from)

@@ -17,6 +17,13 @@ from .common import add_device_arg, add_train_args
 
 HELP = "universal music translation: play a clip on another instrument"
 DEFAULT_MODEL = "translate"  # the shipped checkpoint's name
+PHASES = ("input", "vocoder")  # engine.ops.translate.PHASES (not imported here: the CLI starts without torch)
+
+
+def add_phase_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--phase", default=PHASES[0], choices=PHASES,
+                   help="frame translator's output phase: input (default: the input's phase where it is loud, so the "
+                        "notes stay the input's) or vocoder (the vocoder's own)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,9 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         "timbre model; auto (default): umt when a translation model is installed, else tone")
     p.add_argument("--model", default=DEFAULT_MODEL, help="translation checkpoint name or directory (default: translate)")
     p.add_argument("--vocoder", default=None, help="vocoder of the frame translator (default: the best installed)")
-    p.add_argument("--phase", default="input", choices=("input", "vocoder"),
-                   help="frame translator's output phase: input (default: the input's phase where it is loud, so the "
-                        "notes stay the input's) or vocoder (the vocoder's own)")
+    add_phase_arg(p)
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     add_device_arg(p)
@@ -85,9 +90,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--card", action="store_true", help="write the figures into the model's card.md")
     p.add_argument("--temperature", type=float, default=None, help="decoder sampling temperature (default: the model's)")
     p.add_argument("--vocoder", default=None, help="vocoder of the frame translator (default: the best installed)")
-    p.add_argument("--phase", default="input", choices=("input", "vocoder"),
-                   help="frame translator's output phase: input (default: the input's phase where it is loud, so the "
-                        "notes stay the input's) or vocoder (the vocoder's own)")
+    add_phase_arg(p)
     p.add_argument("--engine", default="umt", choices=("umt", "tone"),
                    help="umt: the translation network --model (default); tone: tone transfer (DDSP timbre model)")
     p.add_argument("--speed-seconds", type=float, default=10.0, help="length of the timed clip (default 10 s; 0: none)")

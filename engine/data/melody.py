@@ -305,6 +305,26 @@ def cut_windows(tunes: list[Tune], steps: int, hop: int, transpose: int, val_fra
     }
 
 
+def check_corpus(keys: list[str]) -> None:
+    """One clear error for keys that are not in :data:`CORPUS_SOURCES`."""
+    unknown = [c for c in keys if c not in CORPUS_SOURCES]
+    if unknown:
+        raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+
+
+def parse_corpus(text: str) -> list[str] | None:
+    """``--corpus`` text -> collection keys: "all" -> None (every one), "none" -> [], "a,b" -> those,
+    "all,-a" (or "-a") -> every collection but those named."""
+    if text in ("all", "none"):
+        return None if text == "all" else []
+    keys = [c.strip() for c in text.split(",") if c.strip()]
+    excluded = [c[1:] for c in keys if c.startswith("-")]
+    if not excluded:
+        return keys
+    check_corpus(excluded)
+    return [c for c in CORPUS_SOURCES if c not in excluded]
+
+
 def build_melody_data(
     out_dir: str | Path = DEFAULT_DIR,
     corpus: list[str] | None = None,
@@ -340,9 +360,7 @@ def build_melody_data(
         if transpose != 5 or val_fraction != 0.1:
             command = f"{command} (windows re-cut with --transpose {transpose} --val-fraction {val_fraction})"
         if corpus is not None:  # keep only these collections' tunes
-            unknown = [c for c in corpus if c not in CORPUS_SOURCES]
-            if unknown:
-                raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+            check_corpus(corpus)
             kept = {CORPUS_SOURCES[c] for c in corpus}
             tunes = [t for t in tunes if t.source in kept]
             if not tunes:
@@ -353,9 +371,7 @@ def build_melody_data(
     else:
         command = data_command(corpus, midi_dirs, transpose, val_fraction, limit)
         corpus = list(CORPUS_SOURCES) if corpus is None else corpus
-        unknown = [c for c in corpus if c not in CORPUS_SOURCES]
-        if unknown:
-            raise LatentLabError(f"unknown corpus {', '.join(unknown)}: choose from {', '.join(CORPUS_SOURCES)}")
+        check_corpus(corpus)
         if not corpus and not midi_dirs:
             raise LatentLabError("nothing to build from: name a --corpus collection or a --midi folder")
         sources = [(c, partial(corpus_tunes, CORPUS_SOURCES[c], limit)) for c in corpus]
