@@ -139,7 +139,8 @@ def test_train_melody_init_says_which_tensors_start_fresh(tmp_path, capsys):
                     tensors={f"model.{k}": v for k, v in old.state_dict().items()})
     overrides = {**TINY, **NEW}
     figures = train_melody("mel_16bar", steps=2, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
-                           data_path=tmp_path / "w.npz", model_overrides=overrides, progress=False, init=tmp_path / "old")
+                           data_path=tmp_path / "w.npz", model_overrides=overrides, progress=False, init=tmp_path / "old",
+                           lr=3e-4)
     out = capsys.readouterr().out
     assert f"--init {tmp_path / 'old'}: " in out and "start fresh" in out
     assert "  fresh: conductor.proj.weight (not in the checkpoint)" in out
@@ -147,7 +148,9 @@ def test_train_melody_init_says_which_tensors_start_fresh(tmp_path, capsys):
     assert 0 <= figures["argmax_accuracy"] <= 1
     meta = json.loads((tmp_path / "export" / "config.json").read_text())
     assert meta["config"]["conductor_input"] == "z_and_position"
-    assert "--init" in (tmp_path / "export" / "card.md").read_text()
+    card = (tmp_path / "export" / "card.md").read_text()
+    assert "--init" in card
+    assert "--lr 0.0003" in card and '"lr": 0.0003' in card  # the run's peak learning rate, named in the recipe
     # Resuming: the run's saved state wins over --init, and says so.
     train_melody("mel_16bar", steps=3, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
                  data_path=tmp_path / "w.npz", model_overrides=overrides, progress=False, init=tmp_path / "old")

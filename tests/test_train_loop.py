@@ -91,3 +91,18 @@ def test_snapshots_keep_the_weights_and_the_runs_seconds_across_a_resume(tmp_pat
     last = load_file(str(folders[-1] / "model.safetensors"))
     assert all(torch.equal(last[k], v) for k, v in again.task.model.state_dict().items())
     assert any(r.get("cpu") is not None for r in read_log(tmp_path / "run"))
+
+
+def test_cpu_bf16_falls_back_to_float32_where_the_cpu_cannot_run_it(tmp_path, monkeypatch):
+    import dataclasses
+
+    from engine.core import device as device_module
+
+    trainer = make_trainer(tmp_path, steps=1)
+    trainer.cfg = dataclasses.replace(trainer.cfg, cpu_bf16=True)
+    for has_bf16 in (True, False):
+        monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: has_bf16)
+        with trainer.autocast():
+            y = torch.nn.Linear(4, 4)(torch.randn(2, 4))
+        assert y.dtype == (torch.bfloat16 if has_bf16 else torch.float32)
+    assert device_module.bf16_enabled("cuda", True) and not device_module.bf16_enabled("cuda", False)

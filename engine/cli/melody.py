@@ -138,7 +138,7 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
         "diagonal_bilstm_16bar; ar_16bar is fitted by least squares) through the shared loop (resumes from "
         "--run-dir), then evaluate it on the validation split and write a checkpoint with a model card to --out."))
     p.add_argument("--config", required=True, choices=("mel_2bar", "mel_16bar", *GRID_RECIPES))
-    add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", lr=False, export=False)
+    add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", export=False)
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
     p.add_argument("--init", default=None, help="MusicVAE recipes: a checkpoint a new run starts from where tensor "
                    "names and shapes match (e.g. checkpoints/mel_16bar); the others start fresh and are listed")
@@ -304,14 +304,15 @@ def train(args: argparse.Namespace) -> int:
         from ..core.errors import LatentLabError
         from ..train.pixel import train_grid_model
 
-        if args.init is not None:
-            raise LatentLabError("--init is for the MusicVAE recipes (mel_2bar, mel_16bar)")
+        for flag, value in (("--init", args.init), ("--lr", args.lr)):
+            if value is not None:
+                raise LatentLabError(f"{flag} is for the MusicVAE recipes (mel_2bar, mel_16bar)")
         figures = train_grid_model(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
     else:
         from ..train.melody import train_melody
 
         figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data,
-                               init=args.init)
+                               init=args.init, lr=args.lr)
     if figures:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from .errors import LatentLabError
@@ -35,3 +37,29 @@ def describe_device(device: torch.device) -> str:
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
     return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bfloat16 at speed (oneDNN's check: AVX-512 or AMX with bf16 support).
+
+    Without it (an AVX2-only CPU) bf16 matmuls are emulated, some 50x slower than float32, and oneDNN has no
+    bf16 LSTM at all, so every CPU bf16 choice falls back to float32 there.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def bf16_enabled(device: torch.device | str, wanted: bool) -> bool:
+    """Whether bf16 autocast asked for (``wanted``) can run on ``device``: CUDA always, the CPU only where
+    :func:`cpu_has_bf16`."""
+    kind = torch.device(device).type
+    return bool(wanted) and (kind != "cpu" or cpu_has_bf16())
+
+
+def bf16_autocast(device: torch.device | str, wanted: bool = True) -> torch.autocast:
+    """``torch.autocast`` to bfloat16 on ``device`` where :func:`bf16_enabled`, else a disabled one (float32)."""
+    kind = torch.device(device).type
+    return torch.autocast(kind, dtype=torch.bfloat16, enabled=bf16_enabled(kind, wanted))

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..core.audio import fit_length, load_audio, mulaw_decode, mulaw_encode
+from ..core.device import bf16_autocast
 from ..core.checkpoint import load_cached, load_checkpoint, resolve_checkpoint_dir
 from ..core.errors import LatentLabError
 from ..models.ddsp import DDSPAutoencoder, DDSPConfig
@@ -111,8 +112,9 @@ def _device(model: TimbreModel) -> torch.device:
 
 
 def _autocast(model: TimbreModel):
-    """bf16 autocast for the DDSP encoder and decoder, as they trained (its synthesizer runs in float32)."""
-    return torch.autocast(_device(model).type, dtype=torch.bfloat16, enabled=is_ddsp(model))
+    """bf16 autocast for the DDSP encoder and decoder, as they trained (its synthesizer runs in float32), where
+    the device runs bf16 at speed."""
+    return bf16_autocast(_device(model), is_ddsp(model))
 
 
 def is_ddsp(model: TimbreModel) -> bool:

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..core.checkpoint import load_checkpoint
+from ..core.device import bf16_autocast
 from .loop import STATE_META
 
 CANDIDATE = "candidate"  # inside the run directory: the checkpoint this run exported, before it is compared
@@ -264,7 +265,7 @@ def validation_loss(checkpoint: Path, data: Path, device: str = "cpu") -> float:
     for batch in DataLoader(crops, batch_size=16):
         batch = {k: v.to(device) for k, v in batch.items()}
         cfg, kind = RECIPES["timbre_ddsp"], torch.device(device).type
-        with torch.autocast(kind, dtype=torch.bfloat16, enabled=cfg.amp if kind == "cuda" else cfg.cpu_bf16):
+        with bf16_autocast(kind, cfg.amp if kind == "cuda" else cfg.cpu_bf16):
             losses.append(float(task.training_step(model, batch, -1)["loss"]))
     return float(np.mean(losses))
 

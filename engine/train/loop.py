@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..core.checkpoint import config_to_dict
+from ..core.device import bf16_autocast
 from ..core.errors import LatentLabError
 
 T = TypeVar("T")
@@ -199,9 +200,9 @@ class Trainer:
         return float(norm)
 
     def autocast(self):
-        """bf16 autocast: on CUDA where ``cfg.amp``, on the CPU where ``cfg.cpu_bf16`` (each recipe's choice)."""
-        enabled = self.cfg.amp if self.device.type == "cuda" else self.cfg.cpu_bf16
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        """bf16 autocast: on CUDA where ``cfg.amp``, on the CPU where ``cfg.cpu_bf16`` (each recipe's choice) and
+        the CPU runs bf16 at speed (:func:`engine.core.device.cpu_has_bf16`)."""
+        return bf16_autocast(self.device, self.cfg.amp if self.device.type == "cuda" else self.cfg.cpu_bf16)
 
     def _to_device(self, batch: Any) -> Any:
         if isinstance(batch, torch.Tensor):

@@ -342,9 +342,11 @@ def train_melody(
     progress: bool = True,
     command: str | None = None,
     init: str | Path | None = None,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """Train recipe ``config`` (resuming from ``run_dir``), then export a checkpoint to ``out``.
 
+    ``lr``: the peak learning rate instead of the recipe's (e.g. lower, to go on from ``init``'s weights).
     ``init``: a MusicVAE checkpoint a new run starts from, tensor by tensor where names and shapes match
     (:func:`load_matching`; the rest start fresh and are listed); a run with a saved state resumes from it instead.
     Returns the validation figures of the exported model (empty on non-zero DDP ranks).
@@ -354,7 +356,7 @@ def train_melody(
     recipe = get_recipe(RECIPES, config, "melody")
     if model_overrides:
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, **model_overrides))
-    train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size})
+    train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size, "lr": lr})
     recipe = dataclasses.replace(recipe, train=train_cfg, data=str(data_path or recipe.data))
     run_dir = Path(run_dir or f"runs/{config}")
     out = Path(out or run_dir / "model")
@@ -384,7 +386,7 @@ def train_melody(
         command = f"latentlab train melody --config {config}"
         if processes > 1:
             command = f"torchrun --standalone --nproc_per_node={processes} -m engine.cli.main train melody --config {config}"
-        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init)):
+        for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init), ("--lr", lr)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
     train_figures = {

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ...core.device import bf16_autocast
 from ...core.mel import CLAMP, mel_basis
 from ...nn.convnext import ConvNeXtBackbone
 from ...nn.spectral import istft
@@ -95,7 +96,7 @@ class Vocos(Vocoder):
 
     def spectrum(self, mel: Tensor) -> Tensor:
         """The predicted complex STFT. mel : Tensor[B x 80 x N] -> complex Tensor[B x (n_fft // 2 + 1) x N]."""
-        with torch.autocast(mel.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with bf16_autocast(mel.device, self.bf16):
             h = self.head(self.backbone(mel))  # [B x N x (2 or 3) * bins]
         with torch.autocast(mel.device.type, enabled=False):
             parts = h.float().transpose(1, 2).split(self.bins, dim=1)  # 2 or 3 x [B x bins x N]
