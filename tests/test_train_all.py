@@ -131,12 +131,14 @@ def test_every_bench_setup_builds_a_batch_of_the_recipe(name):
 
 
 @pytest.mark.parametrize("amp, cpu_bf16", [(True, False), (False, True), (True, True)])
-def test_cpu_bf16_alone_decides_autocast_on_the_cpu(tmp_path, amp, cpu_bf16):
+def test_cpu_bf16_alone_decides_autocast_on_the_cpu(tmp_path, monkeypatch, amp, cpu_bf16):
     import torch
 
+    from engine.core import device as device_module
     from engine.train import TrainConfig, Trainer
     from tests.helpers.train import Regression, make_data
 
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: True)  # a CPU that runs bf16 (see test_train_loop)
     cfg = TrainConfig(steps=1, batch_size=4, amp=amp, cpu_bf16=cpu_bf16)
     trainer = Trainer(Regression(torch.nn.Linear(4, 1)), make_data()[0], None, cfg, tmp_path, progress=False)
     with trainer.autocast():
