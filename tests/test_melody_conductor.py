@@ -161,3 +161,22 @@ def test_every_conductor_input_builds_and_decodes():
     for reads in CONDUCTOR_INPUTS:
         model = MusicVAE(tiny(conductor_input=reads)).eval()
         assert list(model.decode(torch.randn(2, 6)).shape) == [2, 64]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "mel_2bar", "--overrides", "{not json"], "takes a JSON object"),
+    (["--config", "mel_2bar", "--overrides", "[1, 2]"], "takes a JSON object"),
+    (["--config", "mel_2bar", "--overrides", '{"sampling_begin": 0}'], "unknown MusicVAE config field(s) sampling_begin"),
+    (["--config", "pixelcnn_16bar", "--lr", "0.001"], "--lr is for the MusicVAE recipes"),
+    (["--config", "pixelcnn_16bar", "--overrides", "{}"], "--overrides is for the MusicVAE recipes"),
+])
+def test_train_melody_refuses_bad_overrides_in_one_line(tmp_path, capsys, argv, message):
+    from engine.cli.main import main
+
+    windows = np.random.default_rng(0).integers(0, 90, (40, 32)).astype(np.uint8)
+    np.savez(tmp_path / "w.npz", train=windows[:32], val=windows[32:], transpose=np.array(0))
+    code = main(["train", "melody", *argv, "--data", str(tmp_path / "w.npz"), "--run-dir", str(tmp_path / "run"),
+                 "--steps", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("latentlab: error: ") and message in err[0], err
+    assert not (tmp_path / "run" / "log.jsonl").exists()

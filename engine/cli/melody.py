@@ -142,6 +142,9 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
     p.add_argument("--init", default=None, help="MusicVAE recipes: a checkpoint a new run starts from where tensor "
                    "names and shapes match (e.g. checkpoints/mel_16bar); the others start fresh and are listed")
+    p.add_argument("--overrides", default=None, metavar="JSON",
+                   help="MusicVAE recipes: model config overrides for a new run, e.g. '{\"sampling_start\": 0}' to go "
+                        "on from --init's weights with scheduled sampling from the start")
     p.set_defaults(func=train)
 
     p = groups["bench"].add_parser("melody", help="MusicVAE latency (and accuracy with --data)", description=(
@@ -304,15 +307,25 @@ def train(args: argparse.Namespace) -> int:
         from ..core.errors import LatentLabError
         from ..train.pixel import train_grid_model
 
-        for flag, value in (("--init", args.init), ("--lr", args.lr)):
+        for flag, value in (("--init", args.init), ("--lr", args.lr), ("--overrides", args.overrides)):
             if value is not None:
                 raise LatentLabError(f"{flag} is for the MusicVAE recipes (mel_2bar, mel_16bar)")
         figures = train_grid_model(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data)
     else:
         from ..train.melody import train_melody
 
+        from ..core.errors import LatentLabError
+
+        overrides = None
+        if args.overrides is not None:
+            try:
+                overrides = json.loads(args.overrides)
+            except json.JSONDecodeError as e:
+                raise LatentLabError(f"--overrides takes a JSON object, e.g. '{{\"sampling_start\": 0}}': {e}") from e
+            if not isinstance(overrides, dict):
+                raise LatentLabError("--overrides takes a JSON object, e.g. '{\"sampling_start\": 0}'")
         figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data,
-                               init=args.init, lr=args.lr)
+                               model_overrides=overrides, init=args.init, lr=args.lr)
     if figures:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0

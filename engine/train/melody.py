@@ -355,6 +355,10 @@ def train_melody(
 
     recipe = get_recipe(RECIPES, config, "melody")
     if model_overrides:
+        known = {f.name for f in dataclasses.fields(recipe.model)}
+        unknown = sorted(set(model_overrides) - known)
+        if unknown:
+            raise LatentLabError(f"unknown MusicVAE config field(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, **model_overrides))
     train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size, "lr": lr})
     recipe = dataclasses.replace(recipe, train=train_cfg, data=str(data_path or recipe.data))
@@ -389,6 +393,8 @@ def train_melody(
         for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init), ("--lr", lr)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
+        if model_overrides:
+            command += f" --overrides {shlex.quote(json.dumps(model_overrides))}"
     train_figures = {
         "step": trainer.step,
         "hours": round(_training_hours(run_dir), 2),
