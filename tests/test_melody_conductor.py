@@ -164,9 +164,9 @@ def test_every_conductor_input_builds_and_decodes():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--config", "mel_2bar", "--overrides", "{not json"], "takes a JSON object"),
-    (["--config", "mel_2bar", "--overrides", "[1, 2]"], "takes a JSON object"),
-    (["--config", "mel_2bar", "--overrides", '{"sampling_begin": 0}'], "unknown MusicVAE config field(s) sampling_begin"),
+    (["--config", "mel_2bar", "--overrides", "{not json"], "--overrides is not JSON"),
+    (["--config", "mel_2bar", "--overrides", "[1, 2]"], "--overrides must be a JSON object of MusicVAEConfig fields"),
+    (["--config", "mel_2bar", "--overrides", '{"sampling_begin": 0}'], "unknown MusicVAEConfig field(s) sampling_begin"),
     (["--config", "pixelcnn_16bar", "--lr", "0.001"], "--lr is for the MusicVAE recipes"),
     (["--config", "pixelcnn_16bar", "--overrides", "{}"], "--overrides is for the MusicVAE recipes"),
 ])

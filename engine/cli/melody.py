@@ -314,18 +314,8 @@ def train(args: argparse.Namespace) -> int:
     else:
         from ..train.melody import train_melody
 
-        from ..core.errors import LatentLabError
-
-        overrides = None
-        if args.overrides is not None:
-            try:
-                overrides = json.loads(args.overrides)
-            except json.JSONDecodeError as e:
-                raise LatentLabError(f"--overrides takes a JSON object, e.g. '{{\"sampling_start\": 0}}': {e}") from e
-            if not isinstance(overrides, dict):
-                raise LatentLabError("--overrides takes a JSON object, e.g. '{\"sampling_start\": 0}'")
         figures = train_melody(args.config, args.steps, args.batch_size, args.run_dir, args.device, args.out, args.data,
-                               model_overrides=overrides, init=args.init, lr=args.lr)
+                               model_overrides=args.overrides, init=args.init, lr=args.lr)
     if figures:
         print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}))
     return 0

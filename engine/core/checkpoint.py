@@ -93,9 +93,10 @@ def config_from_dict(cls: type[T], values: dict[str, Any], source: Path | str = 
     return cls(**kwargs)
 
 
-def config_from_overrides(cls: type[T], overrides: dict[str, Any] | str | None, source: str = "--config") -> T:
-    """Build dataclass ``cls`` from its defaults and ``overrides``: a dict, or JSON text of an object (a CLI's
-    ``--config``); anything else is a one-line :class:`LatentLabError`."""
+def config_from_overrides(cls: type[T], overrides: dict[str, Any] | str | None, source: str = "--config",
+                          base: T | None = None) -> T:
+    """Build dataclass ``cls`` from its defaults (or ``base``'s values) and ``overrides``: a dict, or JSON text of
+    an object (a CLI's ``--config``); anything else is a one-line :class:`LatentLabError`."""
     if isinstance(overrides, str):
         try:
             overrides = json.loads(overrides)
@@ -103,7 +104,8 @@ def config_from_overrides(cls: type[T], overrides: dict[str, Any] | str | None, 
             raise LatentLabError(f"{source} is not JSON: {e}") from e
     if not isinstance(overrides or {}, dict):
         raise LatentLabError(f"{source} must be a JSON object of {cls.__name__} fields, e.g. '{{\"name\": value}}'")
-    return config_from_dict(cls, dict(overrides or {}), source=source)
+    values = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)} if base is not None else {}  # type: ignore[arg-type]
+    return config_from_dict(cls, {**values, **(overrides or {})}, source=source)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

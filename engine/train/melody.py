@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_to_dict, save_checkpoint
+from ..core.checkpoint import config_from_overrides, config_to_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.melody import load_windows
 from ..models.musicvae import MusicVAE, MusicVAEConfig, teacher_forcing_probability, vae_loss
@@ -338,7 +338,7 @@ def train_melody(
     device: str | None = None,
     out: str | Path | None = None,
     data_path: str | Path | None = None,
-    model_overrides: dict[str, Any] | None = None,
+    model_overrides: dict[str, Any] | str | None = None,
     progress: bool = True,
     command: str | None = None,
     init: str | Path | None = None,
@@ -354,12 +354,10 @@ def train_melody(
     from ..core.device import describe_device, resolve_device
 
     recipe = get_recipe(RECIPES, config, "melody")
+    recipe_model = recipe.model
     if model_overrides:
-        known = {f.name for f in dataclasses.fields(recipe.model)}
-        unknown = sorted(set(model_overrides) - known)
-        if unknown:
-            raise LatentLabError(f"unknown MusicVAE config field(s) {', '.join(unknown)}: choose from {', '.join(sorted(known))}")
-        recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, **model_overrides))
+        recipe = dataclasses.replace(recipe, model=config_from_overrides(
+            MusicVAEConfig, model_overrides, "--overrides", base=recipe.model))
     train_cfg = train_config_from_args(recipe.train, {"steps": steps, "batch_size": batch_size, "lr": lr})
     recipe = dataclasses.replace(recipe, train=train_cfg, data=str(data_path or recipe.data))
     run_dir = Path(run_dir or f"runs/{config}")
@@ -393,8 +391,9 @@ def train_melody(
         for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init), ("--lr", lr)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
-        if model_overrides:
-            command += f" --overrides {shlex.quote(json.dumps(model_overrides))}"
+        changed = {k: v for k, v in config_to_dict(recipe.model).items() if v != config_to_dict(recipe_model)[k]}
+        if changed:
+            command += f" --overrides {shlex.quote(json.dumps(changed))}"
     train_figures = {
         "step": trainer.step,
         "hours": round(_training_hours(run_dir), 2),
