@@ -364,3 +364,15 @@ def test_a_run_resumed_with_another_process_count_is_recorded_stretch_by_stretch
     # A record written before stretches were kept still reads as one stretch.
     info.write_text('{"processes": 2}\n')
     assert _read_segments(info) == [[0, 2]]
+
+
+def test_the_training_curve_validates_on_windows_spread_through_the_split():
+    from engine.train.melody import spread_windows
+
+    # A split stored tune by tune: 900 windows of one tune, then 100 of ten others.
+    windows = np.concatenate([np.zeros((900, 4), np.uint8), np.repeat(np.arange(1, 11, dtype=np.uint8), 10)[:, None].repeat(4, 1)])
+    picked = spread_windows(windows, 100)
+    assert picked.shape == (100, 4)
+    assert set(np.unique(picked[:, 0])) == set(range(11))  # every tune, not only the first
+    assert picked[0, 0] == 0 and picked[-1, 0] == 10
+    assert spread_windows(windows[:50], 100).shape == (50, 4)

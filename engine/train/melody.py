@@ -149,6 +149,18 @@ class WindowDataset(Dataset):
         return self.windows[i].long()
 
 
+def spread_windows(windows: np.ndarray, count: int) -> np.ndarray:
+    """``count`` windows evenly spaced through ``windows`` [N x T] (all of them if N <= count).
+
+    The validation split is stored tune by tune, so its first batches come from a handful of tunes
+    (on ``data/melodies_nopal`` the first 256 windows are a few chorale lines in half notes that any
+    model decodes perfectly); the loss curve's validation reads a spread of tunes instead.
+    """
+    if len(windows) <= count:
+        return windows
+    return windows[np.linspace(0, len(windows) - 1, count).round().astype(np.int64)]
+
+
 class MusicVAETask(TrainTask):
     """Teacher-forced (or scheduled-sampling) training; validation adds argmax-decoded accuracy."""
 
@@ -376,7 +388,8 @@ def train_melody(
               + "".join(f"\n  fresh: {line}" for line in fresh), flush=True)
     elif init is not None:
         print(f"--init {init} ignored: {run_dir} holds a saved state, which the run resumes from", flush=True)
-    trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]), WindowDataset(data["val"]), train_cfg, run_dir, dev, progress=progress)
+    trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]),
+                      WindowDataset(spread_windows(data["val"], train_cfg.val_batches * train_cfg.batch_size)), train_cfg, run_dir, dev, progress=progress)
     run_info = run_dir / RUN_INFO
     segments = _record_processes(run_info, trainer) if trainer.is_main and trainer.step < train_cfg.steps else _read_segments(run_info)
     segments = segments or [[0, trainer.world]]
