@@ -156,3 +156,16 @@ def test_every_recipe_records_the_measurement_behind_its_precision():
     assert timbre.PRECISION["timbre"] and translate.PRECISION
     text = precision_text(melody.RECIPES["mel_2bar"].train, "measured")
     assert text == "Precision: bf16 autocast on the CPU (float32 master weights), bf16 autocast on CUDA (measured)."
+
+
+def test_a_card_says_when_its_cpu_run_fell_back_to_float32(monkeypatch):
+    from engine.core import device as device_module
+    from engine.train import melody
+    from engine.train.loop import precision_text
+
+    cfg = melody.RECIPES["mel_2bar"].train
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: False)
+    assert "This run trained in float32" in precision_text(cfg, "measured", "cpu (2 threads)")
+    assert "This run" not in precision_text(cfg, "measured", "cuda (NVIDIA H200)")
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: True)
+    assert "This run" not in precision_text(cfg, "measured", "cpu (2 threads)")

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..core.checkpoint import config_to_dict
+from ..core import device as device_module
 from ..core.device import bf16_autocast
 from ..core.errors import LatentLabError
 
@@ -396,12 +397,17 @@ def logged_seconds(run_dir: str | Path, key: str = "time") -> float:
     return total + last
 
 
-def precision_text(cfg: TrainConfig, measured: str | None = None) -> str:
+def precision_text(cfg: TrainConfig, measured: str | None = None, trained_on: str | None = None) -> str:
     """The sentence a model card gives on the precision its recipe trains in (``measured``: the evidence for
-    the CPU choice, as the recipe records it)."""
+    the CPU choice, as the recipe records it). ``trained_on``: the run's device as the card names it
+    (``"cpu (2 threads)"``); a CPU run of a bf16 recipe on a CPU without bf16 says it ran float32."""
     cpu = "bf16 autocast on the CPU (float32 master weights)" if cfg.cpu_bf16 else "float32 on the CPU"
     text = f"Precision: {cpu}, {'bf16 autocast' if cfg.amp else 'float32'} on CUDA"
-    return text + (f" ({measured})." if measured else ".")
+    text += f" ({measured})." if measured else "."
+    if cfg.cpu_bf16 and (trained_on or "").startswith("cpu") and not device_module.cpu_has_bf16():
+        text += (" This run trained in float32: its CPU has no bf16, where bf16 autocast falls back to float32"
+                 " (`engine.core.device.cpu_has_bf16`).")
+    return text
 
 
 def train_config_from_args(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:

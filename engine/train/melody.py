@@ -245,7 +245,7 @@ def model_card(name: str, recipe: MelodyRecipe, figures: dict[str, Any], train_f
     recipe_lines = [
         f"- Command: `{command}`",
         f"- Training config: `{json.dumps(config_to_dict(recipe.train))}`",
-        f"- {precision_text(recipe.train, recipe.precision)}",
+        f"- {precision_text(recipe.train, recipe.precision, train_figures.get('device'))}",
         f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.1f} h on {train_figures.get('device', '?')}"
         + _processes_text(train_figures, recipe.train.batch_size),
     ]

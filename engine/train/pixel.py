@@ -123,7 +123,7 @@ def model_card(name: str, recipe: GridRecipe, figures: dict[str, Any], train_fig
                f"chosen on {AR_HELD_OUT} held-out training windows.")
     else:
         how = (f"- Training config: `{json.dumps(config_to_dict(recipe.train))}`\n"
-               f"- {precision_text(recipe.train, recipe.precision)}\n"
+               f"- {precision_text(recipe.train, recipe.precision, train_figures.get('device'))}\n"
                f"- Trained {train_figures.get('step', '?')} steps in {train_figures.get('hours', 0):.2f} h on "
                f"{train_figures.get('device', '?')}, batch {recipe.train.batch_size} grids "
                f"of 16 bars x 16 steps.")
