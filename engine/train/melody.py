@@ -404,7 +404,8 @@ def train_melody(
         for flag, value in (("--steps", steps), ("--batch-size", batch_size), ("--data", data_path), ("--init", init), ("--lr", lr)):
             if value is not None:
                 command += f" {flag} {shlex.quote(str(value))}"
-        changed = {k: v for k, v in config_to_dict(recipe.model).items() if v != config_to_dict(recipe_model)[k]}
+        base = config_to_dict(recipe_model)
+        changed = {k: v for k, v in config_to_dict(recipe.model).items() if v != base[k]}
         if changed:
             command += f" --overrides {shlex.quote(json.dumps(changed))}"
     train_figures = {
