@@ -11,7 +11,7 @@ from engine.core.mel import CLAMP, MelConfig, magnitude, mel_spectrogram, mel_to
 from engine.data.vocode import VocoderSegments
 from engine.models.vocoders.vocos import Vocos, VocosConfig, carrier_phase
 from engine.nn.convnext import ConvNeXtBackbone, ConvNeXtBlock
-from engine.nn.spectral import anti_wrap, istft, keep_phase, phase_losses, stft
+from engine.nn.spectral import anti_wrap, fast_griffin_lim, istft, keep_phase, phase_losses, stft
 from engine.train import TrainConfig, Trainer
 from engine.train.vocode_gan import GANWeights
 from engine.train.vocode_vocos import VocosTask
@@ -267,3 +267,22 @@ def test_adv_start_is_refused_for_a_vocoder_without_an_adversarial_phase(tmp_pat
     corpus = write_corpus(tmp_path / "data")
     with pytest.raises(LatentLabError, match="no adversarial phase"):
         train_vocode("waveglow", corpus, steps=1, adv_start=0, run_dir=tmp_path / "run", progress=False)
+
+
+def test_fast_griffin_lim_retrieves_a_phase_and_keeps_a_true_one():
+    torch.manual_seed(0)
+    t = torch.arange(8192) / 22050.0
+    audio = (0.3 * torch.sin(2 * math.pi * 220 * t) + 0.2 * torch.sin(2 * math.pi * 660 * t))[None]
+    true = stft(audio)
+    mag = true.abs()
+
+    def inconsistency(y):  # spectral convergence of the rebuilt signal against the target magnitude
+        return float((stft(y).abs() - mag).norm() / mag.norm())
+
+    random_phase = 2 * math.pi * torch.rand(mag.shape)
+    start = inconsistency(istft(torch.polar(mag, random_phase)))
+    retrieved = inconsistency(fast_griffin_lim(mag, random_phase, n_iter=32))
+    assert retrieved < 0.5 * start
+    kept = fast_griffin_lim(mag, torch.angle(true), n_iter=8)
+    assert torch.allclose(kept, istft(true), atol=1e-3)
+    assert fast_griffin_lim(mag, random_phase, n_iter=0).shape == (1, 8192)

@@ -8,7 +8,9 @@ validation speech clip is rebuilt from magnitudes and phases taken from differen
 - ``model magnitude + true phase`` / ``true magnitude + model phase``: which half falls short;
 - ``mel pseudo-inverse + true phase``: what the mel itself allows when the phase is right (the ceiling);
 - ``griffin-lim on the true magnitude``: the project's Griffin-Lim (:class:`GriffinLim`) given a perfect magnitude;
-- ``griffin-lim on the model magnitude``: the same on the model's own magnitude (is a phase retrieval enough?).
+- ``griffin-lim on the model magnitude``: the same on the model's own magnitude (is a phase retrieval enough?);
+- ``griffin-lim from the model phase``: 32 fast Griffin-Lim iterations on the mel's pseudo-inverse (Griffin-Lim's
+  own magnitude) started from the model's phase instead of a random one (does the model's phase help a retrieval?).
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ import torch
 from ..core.errors import LatentLabError
 from ..core.mel import CLAMP, MelConfig, mel_to_linear
 from ..data.vocode import validation_clips
-from ..nn.spectral import istft, stft
+from ..nn.spectral import fast_griffin_lim, istft, stft
 from ..models.vocoders.griffinlim import GriffinLim
 from ..ops.vocode import analyze, load_vocoder
 from .vocode import mean_speech_quality
 
 MEL = MelConfig()  # the project's one mel
 SOURCES = ("model", "model magnitude + true phase", "true magnitude + model phase", "mel pseudo-inverse + true phase",
-           "griffin-lim on the true magnitude", "griffin-lim on the model magnitude")
+           "griffin-lim on the true magnitude", "griffin-lim on the model magnitude", "griffin-lim from the model phase")
 
 
 @torch.no_grad()
@@ -71,6 +73,8 @@ def phase_swap(data_dir: str | Path, name: str = "vocos", speech_clips: int = 8,
             "mel pseudo-inverse + true phase": torch.from_numpy(mel_with_true_phase(clip)),
             "griffin-lim on the true magnitude": GriffinLim().from_magnitude(true.abs()),
             "griffin-lim on the model magnitude": GriffinLim().from_magnitude(predicted.abs()),
+            "griffin-lim from the model phase": fast_griffin_lim(
+                mel_to_linear(mel.float(), MEL).clamp(min=CLAMP)[..., :frames], torch.angle(predicted)),
         }
         for source, audio in outputs.items():
             rebuilt[source].append(audio.reshape(-1).numpy())

@@ -54,6 +54,24 @@ def _envelope(n_fft: int, hop: int, n: int, device: str) -> Tensor:
     return F.fold(squared, (1, length), (1, n_fft), stride=(1, hop)).reshape(length).clamp(min=1e-11)
 
 
+@torch.no_grad()
+def fast_griffin_lim(magnitude: Tensor, phase: Tensor, n_iter: int = 32, momentum: float = 0.99) -> Tensor:
+    """Fast Griffin-Lim (Perraudin et al. 2013) framed like the mel, from a given initial ``phase``.
+
+    Each iteration keeps ``magnitude``, takes the phase of the STFT of the current signal, extrapolated by
+    ``momentum`` from the previous one. magnitude, phase : Tensor[B x bins x N] -> Tensor[B x N * hop]
+    """
+    n_fft = 2 * (magnitude.shape[1] - 1)
+    spec = torch.polar(magnitude.float(), phase.float())
+    previous = spec
+    for _ in range(int(n_iter)):
+        rebuilt = stft(istft(spec, n_fft), n_fft)[..., : magnitude.shape[-1]]
+        accelerated = rebuilt + momentum * (rebuilt - previous)
+        previous = rebuilt
+        spec = torch.polar(magnitude.float(), torch.angle(accelerated))
+    return istft(spec, n_fft)
+
+
 def anti_wrap(x: Tensor) -> Tensor:
     """|x - 2 pi round(x / 2 pi)|: the distance between two phases, whatever their wrapping (0 to pi)."""
     return torch.abs(x - 2 * torch.pi * torch.round(x / (2 * torch.pi)))
