@@ -62,13 +62,13 @@ def fast_griffin_lim(magnitude: Tensor, phase: Tensor, n_iter: int = 32, momentu
     ``momentum`` from the previous one. magnitude, phase : Tensor[B x bins x N] -> Tensor[B x N * hop]
     """
     n_fft = 2 * (magnitude.shape[1] - 1)
-    spec = torch.polar(magnitude.float(), phase.float())
-    previous = spec
+    magnitude = magnitude.float()
+    spec = previous = torch.polar(magnitude, phase.float())
     for _ in range(int(n_iter)):
-        rebuilt = stft(istft(spec, n_fft), n_fft)[..., : magnitude.shape[-1]]
+        rebuilt = stft(istft(spec, n_fft), n_fft)  # N frames -> N * hop samples -> N frames
         accelerated = rebuilt + momentum * (rebuilt - previous)
         previous = rebuilt
-        spec = torch.polar(magnitude.float(), torch.angle(accelerated))
+        spec = torch.polar(magnitude, torch.angle(accelerated))
     return istft(spec, n_fft)
 
 
