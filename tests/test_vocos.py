@@ -174,6 +174,25 @@ def test_bf16_backbone_stays_close_to_float32(monkeypatch):
     assert model.bf16 is False  # infer restores the training setting
 
 
+def test_bf16_discriminators_score_in_float32_close_to_float32(monkeypatch):
+    from engine.core import device as device_module
+
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: True)
+    torch.manual_seed(0)
+    pair = VocosTask.create(TINY).model
+    assert pair.discriminator_bf16  # the recipe's adversarial phase runs its discriminators in bfloat16
+    audio = torch.from_numpy(harmonic_note(220.0, 0.5, 1.0))[None, :8192].float()
+    half_scores, half_features = pair("discriminate", audio)
+    pair.discriminator_bf16 = False
+    full_scores, full_features = pair("discriminate", audio)
+    assert len(half_scores) == len(full_scores) and len(half_features) == len(full_features)
+    pairs = list(zip(half_scores + sum(half_features, []), full_scores + sum(full_features, [])))
+    for half, full in pairs:
+        assert half.dtype == torch.float32 and half.shape == full.shape
+        assert (half - full).abs().max() <= 0.05 * full.abs().max() + 1e-3
+    assert any(not torch.equal(half, full) for half, full in pairs)  # the bf16 pass did run in bfloat16
+
+
 def test_checkpoint_round_trip(tmp_path):
     model = Vocos(TINY).eval()
     mel = torch.randn(1, 80, 6) - 4

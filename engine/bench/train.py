@@ -174,6 +174,7 @@ RECIPES: dict[str, Callable[[str], Setup]] = {
     "mel_2bar": _melody, "mel_16bar": _melody, "pixelcnn_16bar": _pixel,
     "timbre": _timbre, "timbre_ddsp": _timbre_ddsp, "translate": _translate,
     "melgan": _vocoder, "melgan:adv": _vocoder, "hifigan": _vocoder, "hifigan:adv": _vocoder, "vocos": _vocoder,
+    "vocos:adv": _vocoder,
     "wavenet": _vocoder, "waveglow": _vocoder, "flowavenet": _vocoder,
 }
 
@@ -192,6 +193,8 @@ def setup(name: str, bf16: bool | None = None, batch_scale: int = 1) -> Setup:
         s.cfg = dataclasses.replace(s.cfg, cpu_bf16=bf16)
         if s.bf16_attr is not None:
             s.bf16_attr.bf16 = bf16
+        if hasattr(s.task.model, "discriminator_bf16"):  # a GAN vocoder's discriminators (Vocos: on alone)
+            s.task.model.discriminator_bf16 = bf16
     return s
 
 

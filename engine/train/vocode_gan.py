@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..core.device import bf16_autocast
 from ..core.errors import LatentLabError
 from ..models.vocoders.base import Vocoder
 from ..models.vocoders.hifigan import HiFiGAN, HiFiGANConfig
@@ -75,17 +76,25 @@ class GANPair(nn.Module):
     """Generator and discriminator in one module, so the loop's state (and DDP) covers both.
 
     forward("generate", mel Tensor[B x 80 x N]) -> audio Tensor[B x N*256];
-    forward("discriminate", audio Tensor[B x T]) -> (scores, features).
+    forward("discriminate", audio Tensor[B x T]) -> (scores, features), float32.
+
+    ``discriminator_bf16``: the discriminators alone under bf16 autocast where the device has it (a recipe
+    whose generator and losses stay float32 while the discriminators, most of an adversarial step, do not).
     """
 
     def __init__(self, generator: Vocoder, discriminator: nn.Module):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
+        self.discriminator_bf16 = False
 
     def forward(self, mode: str, x: Tensor) -> Any:
         if mode == "generate":
             return self.generator(x)
-        return self.discriminator(x.unsqueeze(1))
+        if not self.discriminator_bf16:
+            return self.discriminator(x.unsqueeze(1))
+        with bf16_autocast(x.device, True):
+            scores, features = self.discriminator(x.unsqueeze(1))
+        return [s.float() for s in scores], [[f.float() for f in group] for group in features]
 
 
 class GANVocoderTask(VocoderTask):
