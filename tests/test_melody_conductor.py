@@ -155,6 +155,13 @@ def test_train_melody_init_says_which_tensors_start_fresh(tmp_path, capsys):
     train_melody("mel_16bar", steps=3, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
                  data_path=tmp_path / "w.npz", model_overrides=overrides, progress=False, init=tmp_path / "old")
     assert "ignored" in capsys.readouterr().out
+    # The run keeps the shape it started with: a resume without --overrides gets it, another shape is refused.
+    train_melody("mel_16bar", steps=4, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
+                 data_path=tmp_path / "w.npz", progress=False)
+    assert json.loads((tmp_path / "export" / "config.json").read_text())["config"]["z_dim"] == overrides["z_dim"]
+    with pytest.raises(LatentLabError, match="another model shape"):
+        train_melody("mel_16bar", steps=5, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
+                     data_path=tmp_path / "w.npz", progress=False, model_overrides={**overrides, "z_dim": 7})
 
 
 def test_every_conductor_input_builds_and_decodes():

@@ -42,6 +42,7 @@ from ..core.errors import LatentLabError
 T = TypeVar("T")
 STATE_WEIGHTS = "state.safetensors"
 STATE_META = "state.json"
+MODEL_CONFIG = "model_config.json"  # the model shape a run started with, beside its state
 LOG_FILE = "log.jsonl"
 SNAPSHOTS = "snapshots"  # run_dir/snapshots/step_NNNNNN/: what the task ships, every cfg.snapshot_every steps
 SNAPSHOT_RECORD = "snapshot.json"  # beside a snapshot: step, seconds (wall) and cpu_seconds the run had trained

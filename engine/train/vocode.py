@@ -23,7 +23,7 @@ from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
 from ..ops import vocode
-from .loop import SNAPSHOT_RECORD, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import MODEL_CONFIG, SNAPSHOT_RECORD, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 # name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
 TRAIN_TASKS: dict[str, str] = {
@@ -90,7 +90,6 @@ def train_precision(name: str) -> str | None:
         return None
 
 
-MODEL_CONFIG = "model_config.json"  # the model shape a run started with, beside its state
 ADVERSARIAL = "adversarial.json"  # a GAN run's own adv_start, when it was given one (``--adv-start``)
 
 
