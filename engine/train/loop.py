@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..core.checkpoint import config_to_dict
+from ..core.checkpoint import config_from_dict, config_to_dict
 from ..core import device as device_module
 from ..core.device import bf16_autocast
 from ..core.errors import LatentLabError
@@ -425,3 +425,19 @@ def get_recipe(recipes: dict[str, T], name: str, what: str) -> T:
     if name not in recipes:
         raise LatentLabError(f"unknown {what} recipe {name!r}: choose one of {', '.join(recipes)}")
     return recipes[name]
+
+
+def stored_model_config(cls: type, run_dir: str | Path | None) -> Any | None:
+    """The model config a run in ``run_dir`` started with (``MODEL_CONFIG`` beside its state), or None for a new
+    run: a run resumes with the shape it started with."""
+    stored = Path(run_dir) / MODEL_CONFIG if run_dir is not None else None
+    if stored is None or not stored.exists():
+        return None
+    return config_from_dict(cls, json.loads(stored.read_text(encoding="utf-8")), source=str(stored))
+
+
+def store_model_config(run_dir: str | Path, config: Any) -> None:
+    """Keep ``config`` (a dataclass) beside the run's state, for :func:`stored_model_config` on its resumes."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / MODEL_CONFIG).write_text(json.dumps(config_to_dict(config), indent=1) + "\n", encoding="utf-8")

@@ -26,11 +26,11 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_dict, config_from_overrides, config_to_dict, save_checkpoint
+from ..core.checkpoint import config_from_overrides, config_to_dict, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.melody import load_windows
 from ..models.musicvae import MusicVAE, MusicVAEConfig, teacher_forcing_probability, vae_loss
-from .loop import MODEL_CONFIG, STATE_META, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import MODEL_CONFIG, STATE_META, store_model_config, stored_model_config, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 
 @dataclass
@@ -374,12 +374,11 @@ def train_melody(
     recipe = dataclasses.replace(recipe, train=train_cfg, data=str(data_path or recipe.data))
     run_dir = Path(run_dir or f"runs/{config}")
     out = Path(out or run_dir / "model")
-    stored = run_dir / MODEL_CONFIG
-    if stored.exists():  # a run resumes with the model shape it started with (its --overrides included)
-        kept = config_from_dict(MusicVAEConfig, json.loads(stored.read_text(encoding="utf-8")), source=str(stored))
+    kept = stored_model_config(MusicVAEConfig, run_dir)  # its --overrides included
+    if kept is not None:
         if model_overrides and kept != recipe.model:
-            raise LatentLabError(f"{run_dir} was started with another model shape ({stored}); leave out --overrides "
-                                 "to resume it, or give a new --run-dir")
+            raise LatentLabError(f"{run_dir} was started with another model shape ({run_dir / MODEL_CONFIG}); leave "
+                                 "out --overrides to resume it, or give a new --run-dir")
         recipe = dataclasses.replace(recipe, model=kept)
     data = load_windows(recipe.data)
     if data["train"].shape[1:] != (recipe.model.steps,):
@@ -397,9 +396,8 @@ def train_melody(
         print(f"--init {init} ignored: {run_dir} holds a saved state, which the run resumes from", flush=True)
     trainer = Trainer(MusicVAETask(model), WindowDataset(data["train"]),
                       WindowDataset(spread_windows(data["val"], train_cfg.val_batches * train_cfg.batch_size)), train_cfg, run_dir, dev, progress=progress)
-    if trainer.is_main and not stored.exists():
-        run_dir.mkdir(parents=True, exist_ok=True)
-        stored.write_text(json.dumps(config_to_dict(recipe.model), indent=1) + "\n", encoding="utf-8")
+    if trainer.is_main and kept is None:
+        store_model_config(run_dir, recipe.model)
     run_info = run_dir / RUN_INFO
     segments = _record_processes(run_info, trainer) if trainer.is_main and trainer.step < train_cfg.steps else _read_segments(run_info)
     segments = segments or [[0, trainer.world]]

@@ -18,11 +18,11 @@ from torch import nn
 from torch.utils.data import Subset
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_overrides, config_from_dict, save_checkpoint
+from ..core.checkpoint import config_from_overrides, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import DATASET_INFO, NoteWindows
 from ..models.nsynth import NSynthAutoencoder, NSynthConfig
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import TrainConfig, store_model_config, stored_model_config, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 ARCH = "nsynth_wavenet_ae"
 RECIPES = {
@@ -57,10 +57,7 @@ def fixed_subset(dataset: NoteWindows, n: int, seed: int = 0) -> Subset:
 
 def model_config(overrides: dict[str, Any] | str | None = None, run_dir: Path | None = None) -> NSynthConfig:
     """The model config: the one a resumed run started with, else the defaults with ``overrides``."""
-    stored = run_dir / "model_config.json" if run_dir else None
-    if stored is not None and stored.exists():
-        return config_from_dict(NSynthConfig, json.loads(stored.read_text(encoding="utf-8")), source=stored)
-    return config_from_overrides(NSynthConfig, overrides)
+    return stored_model_config(NSynthConfig, run_dir) or config_from_overrides(NSynthConfig, overrides)
 
 
 def train_timbre(
@@ -105,8 +102,7 @@ def train_timbre(
     torch.manual_seed(cfg.seed)
     model = NSynthAutoencoder(model_cfg)
     if not export_only:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_cfg), indent=1) + "\n")
+        store_model_config(run_dir, model_cfg)
     trainer = Trainer(TimbreTask(model), train_set, val_set, cfg, run_dir, device=device, progress=progress)
     if export_only:
         if not trainer.load_state():

@@ -8,8 +8,6 @@ checkpoint's weights). The f0 of a training note is its MIDI pitch; its loudness
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +18,12 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_overrides, Checkpoint, config_from_dict, load_checkpoint, save_checkpoint
+from ..core.checkpoint import config_from_overrides, Checkpoint, load_checkpoint, save_checkpoint
 from ..core.errors import LatentLabError
 from ..data.timbre import AUDIO_DIR, NOTE_SAMPLES, read_examples, read_note, split_dir
 from ..models.ddsp import DDSPAutoencoder, DDSPConfig
 from ..nn.synth import midi_to_hz, multiscale_spectral_loss
-from .loop import TrainConfig, Trainer, TrainTask, get_recipe, logged_seconds, train_config_from_args
+from .loop import TrainConfig, store_model_config, stored_model_config, Trainer, TrainTask, get_recipe, logged_seconds, train_config_from_args
 from .timbre import describe_data, fixed_subset, last_logged
 
 ARCH = "ddsp_timbre_ae"
@@ -90,9 +88,9 @@ class DDSPTask(TrainTask):
 
 def model_config(overrides: dict[str, Any] | str | None, run_dir: Path, init: Checkpoint | None) -> DDSPConfig:
     """The run's stored config when resuming, else the ``init`` checkpoint's, else defaults + ``overrides``."""
-    stored = run_dir / "model_config.json"
-    if stored.exists():
-        return config_from_dict(DDSPConfig, json.loads(stored.read_text(encoding="utf-8")), source=stored)
+    kept = stored_model_config(DDSPConfig, run_dir)
+    if kept is not None:
+        return kept
     if init is not None:
         return init.build_config(DDSPConfig)
     return config_from_overrides(DDSPConfig, overrides)
@@ -144,8 +142,7 @@ def train_ddsp(
     else:
         if not (run_dir / "state.json").exists() and init_checkpoint is not None:
             init_checkpoint.load_into(model)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "model_config.json").write_text(json.dumps(dataclasses.asdict(model_cfg), indent=1) + "\n")
+        store_model_config(run_dir, model_cfg)
         trainer.fit()
     if not trainer.is_main:
         return Path(out)

@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 from ..core.cards import render_card
-from ..core.checkpoint import config_from_dict, config_from_overrides, config_to_dict
+from ..core.checkpoint import config_from_overrides
 from ..core.errors import LatentLabError
 from ..data.vocode import MIN_SCORED_PEAK, VocoderSegments
 from ..models.vocoders.base import Vocoder
 from ..ops import vocode
-from .loop import MODEL_CONFIG, SNAPSHOT_RECORD, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
+from .loop import MODEL_CONFIG, SNAPSHOT_RECORD, store_model_config, stored_model_config, TrainConfig, Trainer, TrainTask, get_recipe, precision_text, train_config_from_args
 
 # name -> "module:Class" of its training task (engine.train.vocode.VocoderTask subclasses)
 TRAIN_TASKS: dict[str, str] = {
@@ -97,16 +97,15 @@ def model_config(cls: type, config: Any, run_dir: Path, start: Any | None) -> An
     """The vocoder config a run trains: the one stored in ``run_dir`` when it resumes (a run keeps the shape it
     started with), else ``config`` (a Config, or field overrides as a dict or JSON text), else the ``start``
     checkpoint's, else the defaults."""
-    stored = run_dir / MODEL_CONFIG
     if config is not None and not isinstance(config, (dict, str)):
         asked = config
     else:
         asked = config_from_overrides(cls, config) if config is not None else None
-    if stored.exists():
-        kept = config_from_dict(cls, json.loads(stored.read_text(encoding="utf-8")), source=str(stored))
+    kept = stored_model_config(cls, run_dir)
+    if kept is not None:
         if asked is not None and asked != kept:
-            raise LatentLabError(f"{run_dir} was started with another model shape ({stored}); leave out --config "
-                                 "to resume it, or give a new --run-dir")
+            raise LatentLabError(f"{run_dir} was started with another model shape ({run_dir / MODEL_CONFIG}); leave "
+                                 "out --config to resume it, or give a new --run-dir")
         return kept
     if asked is not None:
         return asked
@@ -179,8 +178,7 @@ def train_vocode(
     out = Path(out) if out else vocode.checkpoint_dir(name)
     trainer = Trainer(task, train_set, val_set, cfg, run_dir, device, progress=progress)
     if not export_only:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / MODEL_CONFIG).write_text(json.dumps(config_to_dict(config), indent=1) + "\n", encoding="utf-8")
+        store_model_config(run_dir, config)
     if export_only:
         if not trainer.load_state():
             raise LatentLabError(f"{run_dir} holds no saved training state to export")
