@@ -1,6 +1,9 @@
 """MusicVAE (Roberts et al. 2018): a recurrent VAE over 90-class melody events.
 
 Encoder: a bidirectional LSTM reads the melody; its last states give ``mu`` and ``sigma`` of q(z|x).
+Optionally (``hierarchical_encoder``, Magenta's ``HierarchicalLstmEncoder``) it reads each bar on its own, and
+a second bidirectional LSTM reads the 16 bars' codes: no event is more than one bar from a final state, where a
+flat LSTM must carry bar 8 through 128 steps in either direction (and 32 steps run in sequence, not 256).
 Decoder, flat (2-bar): an LSTM initialised from z emits one event per 16th step, reading the previous
 event and z. Decoder, hierarchical (16-bar): a *conductor* LSTM initialised from z emits one embedding per
 bar; a bottom LSTM, re-initialised from that embedding at each bar, decodes the bar reading the previous
@@ -39,6 +42,7 @@ class MusicVAEConfig:
     embed_dim: int = 64  # event embedding (Magenta feeds one-hots; an embedding is the same linear map)
     encoder_hidden: int = 256  # per direction
     encoder_layers: int = 1
+    hierarchical_encoder: bool = False  # read each bar, then the bars' codes (two BiLSTMs; see the docstring)
     z_dim: int = 128
     conductor_hidden: int = 256
     conductor_layers: int = 2
@@ -113,7 +117,8 @@ class _InitState(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Bidirectional LSTM -> (mu, sigma).  x: LongTensor[B x T] -> [B x Z], [B x Z]."""
+    """Bidirectional LSTM (or one per bar, then one over the bars) -> (mu, sigma).
+    x: LongTensor[B x T] -> [B x Z], [B x Z]."""
 
     def __init__(self, cfg: MusicVAEConfig):
         super().__init__()
@@ -129,9 +134,31 @@ class Encoder(nn.Module):
         self.mu = nn.Linear(2 * cfg.encoder_hidden, cfg.z_dim)
         self.sigma = nn.Linear(2 * cfg.encoder_hidden, cfg.z_dim)
 
+        # The bar level of a hierarchical encoder: reads the bar LSTM's codes (the same names and shapes as
+        # the flat encoder's LSTM and heads otherwise, so a run can start from a flat encoder: --init).
+        self.bar_steps = cfg.bar_steps
+        self.bars = nn.LSTM(
+            2 * cfg.encoder_hidden,
+            cfg.encoder_hidden,
+            num_layers=cfg.encoder_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=cfg.dropout if cfg.encoder_layers > 1 else 0.0,
+        ) if cfg.hierarchical_encoder else None
+
+    @staticmethod
+    def _last(lstm: nn.LSTM, x: Tensor) -> Tensor:
+        """Final forward and backward states of a BiLSTM's top layer.  [N x T x D] -> [N x 2H]."""
+        _, (h, _) = lstm(x)
+        return torch.cat([h[-2], h[-1]], dim=-1)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        _, (h, _) = self.lstm(self.embed(x))
-        last = torch.cat([h[-2], h[-1]], dim=-1)  # final forward and backward states of the top layer
+        if self.bars is None:
+            last = self._last(self.lstm, self.embed(x))
+        else:
+            b = x.shape[0]
+            codes = self._last(self.lstm, self.embed(x.reshape(-1, self.bar_steps)))  # [B*bars x 2H]
+            last = self._last(self.bars, codes.reshape(b, -1, codes.shape[-1]))
         return self.mu(last), F.softplus(self.sigma(last)) + 1e-5
 
 
