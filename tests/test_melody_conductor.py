@@ -187,3 +187,26 @@ def test_train_melody_refuses_bad_overrides_in_one_line(tmp_path, capsys, argv, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and err[0].startswith("latentlab: error: ") and message in err[0], err
     assert not (tmp_path / "run" / "log.jsonl").exists()
+
+
+def test_bar_maps_start_at_zero_and_reach_each_bar_on_its_own(tmp_path):
+    """conductor_bar_maps: a run from a checkpoint without them starts from the same model (the maps load
+    fresh as zeros), and a bar's map moves that bar's embedding alone."""
+    from engine.train.melody import load_matching
+
+    torch.manual_seed(0)
+    old = MusicVAE(tiny(**NEW)).eval()
+    save_checkpoint(tmp_path / "old", kind="melody", arch="musicvae", config=old.cfg,
+                    tensors={f"model.{k}": v for k, v in old.state_dict().items()})
+    new = MusicVAE(tiny(**NEW, conductor_bar_maps=True)).eval()
+    loaded, fresh = load_matching(new, tmp_path / "old")
+    assert [line.split(" ")[0] for line in fresh] == ["conductor.bar_maps"], fresh
+    assert list(new.conductor.bar_maps.shape) == [4, 6, 12]
+    z = torch.randn(3, 6)
+    assert torch.equal(new.conductor(z), old.conductor(z))
+    with torch.no_grad():
+        new.conductor.bar_maps[2].normal_()
+    moved = (new.conductor(z) - old.conductor(z)).abs().amax(dim=(0, 2))
+    assert moved[2] > 1e-3 and torch.equal(moved[[0, 1, 3]], torch.zeros(3)), moved
+    with pytest.raises(ValueError, match="conductor_output"):
+        MusicVAE(tiny(conductor_bar_maps=True))

@@ -11,7 +11,8 @@ event of the *same* bar and the embedding (no autoregression across bars, so the
 The conductor reads zeros (``conductor_input="zeros"``, Magenta's hierdec and our first 16-bar model), or
 z and the bar's index as a one-hot at every step (``"z_and_position"``), so that each bar's embedding can
 differ from its neighbours' without the LSTM's state having to count the bars; ``conductor_output``
-projects its output (dense + tanh) to the bar decoder's conditioning size.
+projects its output (dense + tanh) to the bar decoder's conditioning size; ``conductor_bar_maps`` adds to that
+projection a linear map of z of each bar's own, so any part of z reaches any bar without passing the LSTM.
 
 Training: beta-VAE loss ``sum_t CE + beta(step) * max(KL - free_bits * ln 2, 0)`` with
 ``beta = (1 - beta_rate ** step) * max_beta``, and scheduled sampling with the inverse-sigmoid schedule
@@ -48,6 +49,7 @@ class MusicVAEConfig:
     conductor_layers: int = 2
     conductor_input: str = "zeros"  # what the conductor reads at each bar: one of CONDUCTOR_INPUTS
     conductor_output: int = 0  # bar embedding size (dense + tanh on the conductor); 0 = its output as is
+    conductor_bar_maps: bool = False  # + a linear map of z per bar inside that tanh (needs conductor_output)
     decoder_hidden: int = 256
     decoder_layers: int = 2
     dropout: float = 0.0  # between stacked LSTM layers
@@ -230,8 +232,9 @@ class LstmDecoder(nn.Module):
 
 class Conductor(nn.Module):
     """z -> one embedding per bar: an LSTM initialised from z (dense + tanh), reading ``cfg.conductor_input``
-    at each bar, its output optionally projected (dense + tanh) to ``cfg.conductor_output``.
-    [B x Z] -> [B x bars x cfg.bar_embedding]."""
+    at each bar, its output optionally projected (dense + tanh) to ``cfg.conductor_output``, with, inside the
+    tanh, each bar's own linear map of z (``cfg.conductor_bar_maps``; zeros at first, so a run that starts from
+    a conductor without them starts from the same model).  [B x Z] -> [B x bars x cfg.bar_embedding]."""
 
     def __init__(self, cfg: MusicVAEConfig):
         super().__init__()
@@ -240,6 +243,9 @@ class Conductor(nn.Module):
         self.lstm = nn.LSTM(CONDUCTOR_INPUTS[self.reads](cfg), cfg.conductor_hidden, num_layers=cfg.conductor_layers,
                             batch_first=True)
         self.proj = nn.Linear(cfg.conductor_hidden, cfg.conductor_output) if cfg.conductor_output else None
+        if cfg.conductor_bar_maps and not cfg.conductor_output:
+            raise ValueError("conductor_bar_maps needs conductor_output (the projection they add to)")
+        self.bar_maps = nn.Parameter(torch.zeros(cfg.bars, cfg.z_dim, cfg.conductor_output)) if cfg.conductor_bar_maps else None
 
     def inputs(self, z: Tensor) -> Tensor:
         """What the LSTM reads, one row per bar.  z: [B x Z] -> [B x bars x input size]."""
@@ -255,7 +261,12 @@ class Conductor(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         out, _ = self.lstm(self.inputs(z), self.init(z))
-        return torch.tanh(self.proj(out)) if self.proj is not None else out
+        if self.proj is None:
+            return out
+        pre = self.proj(out)
+        if self.bar_maps is not None:
+            pre = pre + torch.einsum("bz,nze->bne", z, self.bar_maps.to(pre.dtype))
+        return torch.tanh(pre)
 
 
 class MusicVAE(nn.Module):
