@@ -141,6 +141,15 @@ def test_corpus_tunes_are_named_by_score_and_split_with_it(tmp_path, capsys):
     assert "unknown corpus nosuch" in err and len(err.splitlines()) == 1
 
 
+def test_parallel_parsing_gives_the_same_tunes_in_the_same_order():
+    one, two = Counter(), Counter()
+    serial = list(corpus_tunes("miscFolk", limit=40, skipped=one))
+    parallel = list(corpus_tunes("miscFolk", limit=40, skipped=two, jobs=2))
+    assert len(serial) == 40 and [t.name for t in parallel] == [t.name for t in serial]
+    assert all(np.array_equal(a.melody, b.melody) for a, b in zip(serial, parallel))
+    assert two == one and one["kept"] > 0
+
+
 def test_recut_keeps_only_the_chosen_collections(tmp_path, capsys):
     build_melody_data(tmp_path / "d", corpus=["nottingham", "miscfolk"], limit=3, progress=False)
     tunes, _ = load_tunes(tmp_path / "d" / "tunes.npz")

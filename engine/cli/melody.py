@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from .common import add_device_arg, add_group, add_train_args
@@ -126,6 +127,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     p.add_argument("--transpose", type=int, default=5, help="augment with every shift within +-N semitones (default 5)")
     p.add_argument("--val-fraction", type=float, default=0.1, help="fraction of tunes held out (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="at most N tunes per source (quick runs)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="processes parsing corpus files at once (default: one per CPU; the same result whatever N)")
     p.add_argument("--reuse-tunes", nargs="?", const=True, default=False, metavar="TUNES_NPZ",
                    help="re-cut windows from an existing tunes.npz without parsing (OUT's, or the one named); with "
                         "--corpus, only those collections' tunes")
@@ -273,7 +276,7 @@ def data_melodies(args: argparse.Namespace) -> int:
     corpus = parse_corpus(args.corpus)
     tunes_from = args.reuse_tunes if isinstance(args.reuse_tunes, str) else None
     counts = build_melody_data(args.out, corpus, args.midi, args.transpose, args.val_fraction, args.limit,
-                               bool(args.reuse_tunes), tunes_from=tunes_from)
+                               bool(args.reuse_tunes), tunes_from=tunes_from, jobs=args.jobs)
     print(json.dumps(counts))
     return 0
 

@@ -14,7 +14,7 @@ part by Magenta's rules (:mod:`engine.data.score_melodies`, through note_seq): s
 (4/4, 2/4, 2/2, 4/2: bars of 8, 16 or 32 16th steps, so 16-step windows start on bar lines), a new melody
 after a bar of silence. MIDI folders keep 4/4 pieces only and split tracks into melodies at gaps of a bar,
 as MusicVAE does for Lakh (:mod:`engine.data.midi_melodies`). ``summary.json`` records the counts, and per
-source the tunes, melodies, CPU seconds of extraction and why scores were dropped (``"meter 6/8"``, ...).
+source the tunes, melodies, seconds of extraction (wall clock) and why scores were dropped (``"meter 6/8"``, ...).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import os
 import time
 import zlib
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -136,8 +137,37 @@ def _dropped_reason(score) -> str:
     return "no melody of a bar or more"
 
 
+def _score_file_tunes(path: Path, collection: str, gap_bars: float) -> tuple[list[Tune], Counter]:
+    """The melodies of one corpus file (every score of an Opus) and why its scores gave none (see corpus_tunes)."""
+    from music21 import corpus, stream
+
+    skipped: Counter = Counter()
+    try:
+        parsed = parse_file(path)
+    except LatentLabError:
+        skipped["unparsable file"] += 1
+        return [], skipped
+    root = Path(corpus.__file__).parent
+    scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    tunes = []
+    for i, score in enumerate(scores):
+        name = f"{path.relative_to(root).as_posix()}#{i}"
+        try:
+            melodies = score_melodies(score, DUPLE_BAR_STEPS, gap_bars, in_place=True)
+        except Exception as e:  # one odd score must not stop a corpus
+            skipped[f"extraction error ({type(e).__name__})"] += 1
+            continue
+        if not melodies:
+            skipped[_dropped_reason(score)] += 1
+            continue
+        skipped["kept"] += 1
+        tunes += [Tune(f"{name}|{m.piece}.{m.start_step // STEPS_PER_BAR}", collection, m.melody) for m in melodies]
+    return tunes, skipped
+
+
 def corpus_tunes(
-    collection: str, limit: int | None = None, skipped: Counter | None = None, gap_bars: float = GAP_BARS
+    collection: str, limit: int | None = None, skipped: Counter | None = None, gap_bars: float = GAP_BARS,
+    jobs: int = 1,
 ) -> Iterator[Tune]:
     """Melodies of one music21 corpus collection: the top line of every score, by Magenta's rules.
 
@@ -153,35 +183,33 @@ def corpus_tunes(
     skipped : if given, counts why scores gave nothing (``"meter 6/8"``, ``"no time signature"``,
         ``"unparsable file"``, ...) and how many scores gave melodies (``"kept"``)
     gap_bars : bars of silence that end a melody
+    jobs : processes parsing files at once (music21's parser is the slow part); the melodies come in file
+        order whatever the number
     """
-    from music21 import corpus, stream
-
     skipped = Counter() if skipped is None else skipped
-    root = Path(corpus.__file__).parent
+    files = _corpus_files(collection)
+    read = partial(_score_file_tunes, collection=collection, gap_bars=gap_bars)
     count = 0
-    for path in _corpus_files(collection):
-        try:
-            parsed = parse_file(path)
-        except LatentLabError:
-            skipped["unparsable file"] += 1
-            continue
-        scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
-        for i, score in enumerate(scores):
-            name = f"{path.relative_to(root).as_posix()}#{i}"
-            try:
-                melodies = score_melodies(score, DUPLE_BAR_STEPS, gap_bars, in_place=True)
-            except Exception as e:  # one odd score must not stop a corpus
-                skipped[f"extraction error ({type(e).__name__})"] += 1
-                continue
-            if not melodies:
-                skipped[_dropped_reason(score)] += 1
-                continue
-            skipped["kept"] += 1
-            for m in melodies:
-                yield Tune(f"{name}|{m.piece}.{m.start_step // STEPS_PER_BAR}", collection, m.melody)
+    with _file_map(jobs) as map_files:
+        for tunes, counts in map_files(read, files):
+            skipped.update(counts)
+            for tune in tunes:
+                yield tune
                 count += 1
                 if limit and count >= limit:
                     return
+
+
+@contextmanager
+def _file_map(jobs: int):
+    """``map`` in this process (jobs <= 1) or an ordered ``imap`` over a pool of ``jobs`` processes."""
+    if jobs <= 1:
+        yield map
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        yield partial(pool.imap, chunksize=4)
 
 
 # -- MIDI folders -------------------------------------------------------------------------------------
@@ -335,6 +363,7 @@ def build_melody_data(
     reuse_tunes: bool = False,
     progress: bool = True,
     tunes_from: str | Path | None = None,
+    jobs: int = 1,
 ) -> dict[str, dict[str, int]]:
     """Extract tunes and cut the ``mel_2bar`` / ``mel_16bar`` window sets into ``out_dir``.
 
@@ -345,6 +374,7 @@ def build_melody_data(
     transpose : train windows are augmented with every shift in -transpose..+transpose semitones
     val_fraction : fraction of tunes held out for validation
     limit : at most this many melodies per source (quick runs and tests)
+    jobs : processes parsing corpus files at once (the same result whatever the number)
     reuse_tunes : skip parsing and re-cut windows from an existing ``tunes.npz`` (``out_dir``'s, or ``tunes_from``);
         with ``corpus``, only those collections' tunes are kept
 
@@ -374,22 +404,22 @@ def build_melody_data(
         check_corpus(corpus)
         if not corpus and not midi_dirs:
             raise LatentLabError("nothing to build from: name a --corpus collection or a --midi folder")
-        sources = [(c, partial(corpus_tunes, CORPUS_SOURCES[c], limit)) for c in corpus]
+        sources = [(c, partial(corpus_tunes, CORPUS_SOURCES[c], limit, jobs=jobs)) for c in corpus]
         sources += [(f"midi:{d}", partial(midi_folder_tunes, d, limit)) for d in midi_dirs or []]
         tunes = []
         for label, make in sources:
-            before, skipped, started = len(tunes), Counter(), time.process_time()
+            before, skipped, started = len(tunes), Counter(), time.perf_counter()
             tunes.extend(make(skipped=skipped))
             melodies = tunes[before:]
             extraction[label] = {
                 "tunes": len({split_group(t.name) for t in melodies}), "melodies": len(melodies),
-                "seconds": round(time.process_time() - started, 1),
+                "seconds": round(time.perf_counter() - started, 1),
                 "dropped": {k: v for k, v in sorted(skipped.items()) if k != "kept"},
             }
             if progress:
                 e = extraction[label]
                 dropped = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items(), key=lambda kv: -kv[1]) if k != "kept")
-                print(f"{label}: {e['tunes']} tunes, {e['melodies']} melodies in {e['seconds']} CPU s"
+                print(f"{label}: {e['tunes']} tunes, {e['melodies']} melodies in {e['seconds']} s"
                       + (f"; dropped: {dropped}" if dropped else ""), flush=True)
         if not tunes:
             raise LatentLabError("no usable tunes found (only duple-meter tunes and 4/4 MIDI files with melodic tracks are used)")
