@@ -50,7 +50,8 @@ def test_configs_without_the_field_load_as_the_flat_encoder(tmp_path):
     torch.manual_seed(0)
     old = MusicVAE(MusicVAEConfig(**TINY)).eval()
     config = dataclasses.asdict(old.cfg)
-    config.pop("hierarchical_encoder")
+    for field in ("hierarchical_encoder", "encoder_top_hidden"):
+        config.pop(field)  # as every checkpoint saved before the fields existed
     save_checkpoint(tmp_path / "old", kind="melody", arch="musicvae", config=config,
                     tensors={f"model.{k}": v for k, v in old.state_dict().items()})
     ckpt = load_checkpoint(tmp_path / "old")
@@ -58,3 +59,12 @@ def test_configs_without_the_field_load_as_the_flat_encoder(tmp_path):
     assert model.encoder.bars is None
     x = torch.randint(0, 90, (2, 64))
     assert torch.equal(model.encode(x), old.encode(x))
+
+
+def test_the_bar_level_can_be_wider_than_the_bar_lstm():
+    cfg = MusicVAEConfig(**TINY, hierarchical_encoder=True, encoder_top_hidden=40)
+    enc = MusicVAE(cfg).encoder
+    assert enc.lstm.hidden_size == 16 and enc.bars.hidden_size == 40 and enc.bars.input_size == 32
+    assert list(enc.mu.weight.shape) == [6, 80]
+    assert list(enc(torch.randint(0, 90, (2, 64)))[0].shape) == [2, 6]
+    assert MusicVAE(MusicVAEConfig(**TINY, encoder_top_hidden=40)).encoder.mu.in_features == 32, "flat: unused"

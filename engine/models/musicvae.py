@@ -44,6 +44,7 @@ class MusicVAEConfig:
     encoder_hidden: int = 256  # per direction
     encoder_layers: int = 1
     hierarchical_encoder: bool = False  # read each bar, then the bars' codes (two BiLSTMs; see the docstring)
+    encoder_top_hidden: int = 0  # per direction, the bar level of a hierarchical encoder (0 = encoder_hidden)
     z_dim: int = 128
     conductor_hidden: int = 256
     conductor_layers: int = 2
@@ -133,15 +134,16 @@ class Encoder(nn.Module):
             bidirectional=True,
             dropout=cfg.dropout if cfg.encoder_layers > 1 else 0.0,
         )
-        self.mu = nn.Linear(2 * cfg.encoder_hidden, cfg.z_dim)
-        self.sigma = nn.Linear(2 * cfg.encoder_hidden, cfg.z_dim)
-
-        # The bar level of a hierarchical encoder: reads the bar LSTM's codes (the same names and shapes as
-        # the flat encoder's LSTM and heads otherwise, so a run can start from a flat encoder: --init).
+        # The bar level of a hierarchical encoder reads the bar LSTM's codes; its final states, like the flat
+        # encoder's, give mu and sigma (the same names, and shapes at the same width, so a run can start from
+        # a flat encoder: --init). Its width bounds what reaches z: 2 x 128 numbers for 16 bars is 16 a bar.
+        top = (cfg.encoder_top_hidden or cfg.encoder_hidden) if cfg.hierarchical_encoder else cfg.encoder_hidden
+        self.mu = nn.Linear(2 * top, cfg.z_dim)
+        self.sigma = nn.Linear(2 * top, cfg.z_dim)
         self.bar_steps = cfg.bar_steps
         self.bars = nn.LSTM(
             2 * cfg.encoder_hidden,
-            cfg.encoder_hidden,
+            top,
             num_layers=cfg.encoder_layers,
             batch_first=True,
             bidirectional=True,
