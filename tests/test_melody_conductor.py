@@ -137,7 +137,9 @@ def test_train_melody_init_says_which_tensors_start_fresh(tmp_path, capsys):
     old = MusicVAE(tiny())
     save_checkpoint(tmp_path / "old", kind="melody", arch="musicvae", config=old.cfg,
                     tensors={f"model.{k}": v for k, v in old.state_dict().items()})
-    overrides = {**TINY, **NEW}
+    # The conductor's shape only (the recipe's hierarchical encoder and bar maps off: the checkpoint has neither).
+    overrides = {**TINY, **NEW, "hierarchical_encoder": False, "encoder_top_hidden": 0, "conductor_bar_maps": False,
+                 "dropout": 0.0}
     figures = train_melody("mel_16bar", steps=2, batch_size=4, run_dir=tmp_path / "run", out=tmp_path / "export",
                            data_path=tmp_path / "w.npz", model_overrides=overrides, progress=False, init=tmp_path / "old",
                            lr=3e-4)
