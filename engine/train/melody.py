@@ -327,7 +327,8 @@ def _training_hours(run_dir: Path) -> float:
 def load_matching(model: MusicVAE, init: str | Path) -> tuple[list[str], list[str]]:
     """Start ``model`` from checkpoint ``init`` where the two agree: each tensor whose name and shape match
     is copied, every other one keeps its fresh initialisation (e.g. a new conductor over a shipped encoder and
-    bar decoder).
+    bar decoder). A wider decoder is grown from the checkpoint's so that it starts as that model
+    (:func:`widened_decoder`).
 
     Returns (loaded names, fresh names, each with why: "not in the checkpoint" or both shapes).
     """
@@ -338,6 +339,7 @@ def load_matching(model: MusicVAE, init: str | Path) -> tuple[list[str], list[st
         raise LatentLabError(f"{ckpt.path} holds a {ckpt.kind} model {ckpt.arch!r}, not a MusicVAE")
     saved = {k[len("model."):]: v for k, v in ckpt.tensors.items() if k.startswith("model.")}
     state = model.state_dict()
+    saved.update(widened_decoder(model, saved))
     loaded, fresh = [], []
     for name, tensor in state.items():
         if name not in saved:
@@ -350,6 +352,28 @@ def load_matching(model: MusicVAE, init: str | Path) -> tuple[list[str], list[st
     if not loaded:
         raise LatentLabError(f"{ckpt.path} shares no tensor with the {model.cfg.steps}-step model: nothing to start from")
     return loaded, fresh
+
+
+def widened_decoder(model: MusicVAE, saved: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The checkpoint's decoder tensors grown to ``model``'s wider ``decoder_hidden``, computing what they did
+    (:mod:`engine.nn.widen`); nothing when the widths agree or anything else about the decoder differs."""
+    from ..nn.widen import widen_lstm, widen_readout, widen_state_init
+
+    state, cfg = model.state_dict(), model.cfg
+    if "decoder.out.weight" not in saved:
+        return {}
+    old, new = saved["decoder.out.weight"].shape[1], cfg.decoder_hidden
+    lstm = {k[len("decoder.lstm."):]: v for k, v in saved.items() if k.startswith("decoder.lstm.")}
+    if old >= new or len(lstm) != 4 * cfg.decoder_layers or saved["decoder.lstm.weight_ih_l0"].shape[1] != state[
+            "decoder.lstm.weight_ih_l0"].shape[1]:
+        return {}
+    fresh = {k[len("decoder.lstm."):]: v for k, v in state.items() if k.startswith("decoder.lstm.")}
+    out = {f"decoder.lstm.{k}": v for k, v in widen_lstm(fresh, lstm, old, new, cfg.decoder_layers).items()}
+    out["decoder.init.proj.weight"], out["decoder.init.proj.bias"] = widen_state_init(
+        state["decoder.init.proj.weight"], state["decoder.init.proj.bias"], saved["decoder.init.proj.weight"],
+        saved["decoder.init.proj.bias"], old, new, cfg.decoder_layers)
+    out["decoder.out.weight"] = widen_readout(state["decoder.out.weight"], saved["decoder.out.weight"])
+    return out
 
 
 def train_melody(
