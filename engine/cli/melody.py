@@ -144,7 +144,8 @@ def register_groups(groups: dict[str, argparse._SubParsersAction]) -> None:
     add_train_args(p, run_dir="runs/<config>", out="<run-dir>/model", export=False)
     p.add_argument("--data", default=None, help="window file (default data/melodies/<config>.npz)")
     p.add_argument("--init", default=None, help="MusicVAE recipes: a checkpoint a new run starts from where tensor "
-                   "names and shapes match (e.g. checkpoints/mel_16bar); the others start fresh and are listed")
+                   "names and shapes match (e.g. checkpoints/mel_16bar); a wider decoder (--overrides '{\"decoder_hidden\": 256}') "
+                   "is grown from the checkpoint's and starts decoding as it did; the others start fresh and are listed")
     p.add_argument("--overrides", default=None, metavar="JSON",
                    help="MusicVAE recipes: model config overrides for a new run, e.g. '{\"sampling_start\": 0}' to go "
                         "on from --init's weights with scheduled sampling from the start")
