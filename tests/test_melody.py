@@ -121,6 +121,23 @@ def test_beta_annealing_and_sampling_schedule():
     assert teacher_forcing_probability(1500, late) == pytest.approx(probs[2])
 
 
+@pytest.mark.parametrize("hierarchical", [False, True])
+def test_scheduled_sampling_feeds_samples_after_each_start_token(hierarchical):
+    """Fully sampled inputs change every step's logits except each bar's first (the hierarchical decoder
+    restarts from the start token and the bar embedding in every bar; the flat one only at step 0)."""
+    torch.manual_seed(0)
+    cfg = tiny(hierarchical)
+    model = MusicVAE(cfg).eval()
+    x = torch.randint(0, cfg.num_classes, (4, cfg.steps))
+    forced = model(x, teacher_probability=1.0, sample_z=False)["logits"]
+    sampled = model(x, teacher_probability=0.0, sample_z=False)["logits"]
+    starts = torch.arange(0, cfg.steps, cfg.bar_steps) if hierarchical else torch.tensor([0])
+    rest = torch.ones(cfg.steps, dtype=torch.bool)
+    rest[starts] = False
+    assert torch.allclose(forced[:, starts], sampled[:, starts], atol=1e-5)
+    assert (forced[:, rest] - sampled[:, rest]).abs().amax() > 1e-3
+
+
 def test_loss_parts():
     cfg = tiny()
     model = MusicVAE(cfg)
